@@ -1,0 +1,134 @@
+"""The learner protocol: events, resource usage, predictions, and the Learner interface.
+
+A learner is three functions over plain-data state (DESIGN.md, "Data flow"):
+
+* ``init() -> state``
+* ``train(event, state, ctx) -> (state, ResourceUsage)``
+* ``predict(event, state, ctx) -> (iterable of Predictions, ResourceUsage)``
+
+State is plain data (dicts, lists, numbers, strings, tensors) so that checkpoints are ``torch.save``
+of it and load with ``weights_only=True``; no pickled object graphs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol, runtime_checkable
+
+import numpy as np
+
+SINGLE_LABEL = "single_label"
+MULTI_LABEL = "multi_label"
+TASK_KINDS = (SINGLE_LABEL, MULTI_LABEL)
+
+SPLITS = ("train", "dev", "train_and_dev", "dev_test", "test")
+
+PHASES = ("train", "search", "selection", "inference")
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a learner may know about a task: its identity and label space."""
+
+    key: str  # canonical task key; a repeated dataset keeps its key
+    name: str  # display name
+    year: int
+    kind: str  # SINGLE_LABEL or MULTI_LABEL
+    num_classes: int
+    domain: str  # image type: ocr, texture, object, face, scene, ...
+    channels: int  # 1 for grey, 3 for colour, as stored
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """Train on ``task``: fit on ``train`` (with ``dev`` for model selection) or on ``train_and_dev``."""
+
+    index: int
+    task: TaskInfo
+    train_split: str = "train"
+    dev_split: str = "dev"
+    train_and_dev_split: str = "train_and_dev"
+
+
+@dataclass(frozen=True)
+class PredictEvent:
+    """Predict every example of ``split`` of ``task``, in split order."""
+
+    index: int
+    task: TaskInfo
+    split: str = "dev_test"
+    final_eval: bool = False  # part of the end-of-stream evaluation of every seen task
+
+
+Event = TrainEvent | PredictEvent
+
+
+@dataclass
+class ResourceUsage:
+    """Compute spent by one learner call, split by phase (DESIGN.md, "Compute accounting").
+
+    FLOPs use 1 multiply-accumulate = 2 FLOPs. ``flops_train`` covers every optimisation step and any
+    forward pass that training needs (validation on dev, frozen-encoder features, teachers, replay);
+    ``flops_search`` the hyperparameter trials that were not kept; ``flops_selection`` choosing
+    among models or initialisations; ``flops_inference`` what a predict event computes.
+    ``info`` carries learner-specific numbers (steps taken, early stopping, ...) into the records.
+    """
+
+    flops_train: float = 0.0
+    flops_search: float = 0.0
+    flops_selection: float = 0.0
+    flops_inference: float = 0.0
+    peak_parameter_count: int = 0
+    peak_parameter_bytes: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def headline_flops(self) -> float:
+        """Training compute as the benchmark counts it: train + search + selection."""
+        return self.flops_train + self.flops_search + self.flops_selection
+
+    def combine(self, other: "ResourceUsage") -> "ResourceUsage":
+        """FLOPs add up; peaks take the maximum; ``info`` of ``other`` wins on shared keys."""
+        return ResourceUsage(
+            flops_train=self.flops_train + other.flops_train,
+            flops_search=self.flops_search + other.flops_search,
+            flops_selection=self.flops_selection + other.flops_selection,
+            flops_inference=self.flops_inference + other.flops_inference,
+            peak_parameter_count=max(self.peak_parameter_count, other.peak_parameter_count),
+            peak_parameter_bytes=max(self.peak_parameter_bytes, other.peak_parameter_bytes),
+            info={**self.info, **other.info},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ResourceUsage":
+        return cls(**data)
+
+
+@dataclass
+class Predictions:
+    """Scores for a batch of a split.
+
+    ``indices``: positions of the examples in the split (int64, shape ``(B,)``).
+    ``scores``: shape ``(B, num_classes)``. Single-label: any per-class scores whose arg-max is the
+    prediction (probabilities preferred). Multi-label: per-class probabilities in [0, 1].
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What the evaluator calls. ``ctx`` is a :class:`nevis_bench.context.LearnerContext`."""
+
+    def init(self) -> Any: ...
+
+    def train(self, event: TrainEvent, state: Any, ctx: Any) -> tuple[Any, ResourceUsage]: ...
+
+    def predict(
+        self, event: PredictEvent, state: Any, ctx: Any
+    ) -> tuple[Iterable[Predictions], ResourceUsage]: ...

@@ -1,0 +1,116 @@
+"""Name registries for learners, streams and encoders.
+
+Entries register with a decorator at import time of their module; nothing else happens at import.
+The packages ``nevis_bench.learners`` and ``nevis_bench.streams`` import their modules when the
+registry is first read (:func:`load_builtin`), so a name is known as soon as somebody asks for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+import pathlib
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class RegistryError(KeyError):
+    """An unknown name or a clash; the message says what exists."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it readable
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    name: str
+    factory: Callable[..., T]
+    config_class: type | None  # dataclass of hyperparameters, or None
+    summary: str
+    module: str
+
+
+class Registry(Generic[T]):
+    def __init__(self, what: str, builtin_package: str):
+        self.what = what
+        self._builtin_package = builtin_package
+        self._entries: dict[str, Entry[T]] = {}
+        self._loaded = False
+
+    def register(self, name: str, config_class: type | None = None):
+        """Decorator: ``@LEARNERS.register("name", ConfigDataclass)`` on a factory ``f(config)``."""
+        if config_class is not None and not dataclasses.is_dataclass(config_class):
+            raise TypeError(f"{self.what} {name!r}: config_class must be a dataclass")
+
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            existing = self._entries.get(name)
+            module = getattr(factory, "__module__", "?")
+            if existing is not None and existing.module != module:
+                raise RegistryError(
+                    f"{self.what} {name!r} is registered twice: by {existing.module} and by {module}; "
+                    "rename one of them"
+                )
+            doc = inspect.getdoc(factory) or ""
+            summary = doc.strip().splitlines()[0] if doc.strip() else ""
+            self._entries[name] = Entry(name, factory, config_class, summary, module)
+            return factory
+
+        return decorator
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            package = importlib.import_module(self._builtin_package)
+            for info in sorted(pathlib.Path(package.__file__).parent.iterdir()):
+                if info.suffix == ".py" and not info.name.startswith("_"):
+                    importlib.import_module(f"{self._builtin_package}.{info.stem}")
+                elif info.is_dir() and (info / "__init__.py").exists() and not info.name.startswith("_"):
+                    importlib.import_module(f"{self._builtin_package}.{info.name}")
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> Entry[T]:
+        self._load()
+        if name not in self._entries:
+            known = ", ".join(sorted(self._entries)) or "(none)"
+            raise RegistryError(f"unknown {self.what} {name!r}; known {self.what}s: {known}")
+        return self._entries[name]
+
+    def __contains__(self, name: str) -> bool:
+        self._load()
+        return name in self._entries
+
+
+LEARNERS: Registry[Any] = Registry("learner", "nevis_bench.learners")
+STREAMS: Registry[Any] = Registry("stream", "nevis_bench.streams")
+
+
+def import_learner_module(path: str) -> str:
+    """Import a learner defined in a file outside the package; it registers itself on import.
+
+    Returns the module name. The file's folder is not added to ``sys.path``.
+    """
+    file = pathlib.Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise FileNotFoundError(f"learner module {path!r} does not exist (looked at {file})")
+    module_name = f"nevis_bench_user_{file.stem}"
+    if module_name in sys.modules:
+        return module_name
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {file}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[module_name]
+        raise
+    return module_name

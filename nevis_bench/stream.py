@@ -1,0 +1,145 @@
+"""Streams: an ordered list of tasks, the events they give, and cached data access.
+
+A :class:`Stream` is a list of :class:`StreamEntry` (year, task, source). Its events are, for each
+task before the stop year, a :class:`TrainEvent` then a :class:`PredictEvent` on the prediction split
+(``dev_test`` in development, ``test`` in the final protocol), optionally followed by a predict event
+for every seen task (the final evaluation). A repeated dataset keeps its task key and data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+from tqdm.auto import tqdm
+
+from nevis_bench.data.cache import CachedTask, SplitData, TaskCache
+from nevis_bench.protocol import Event, PredictEvent, TaskInfo, TrainEvent
+
+
+class DataMissingError(RuntimeError):
+    """One or more datasets a run needs are not available; the message lists how to get each."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    how_to_get: str = ""  # the command or manual step that makes the data available
+
+
+class TaskSource(Protocol):
+    """Where a task's data comes from. Sources write the task cache; training reads only the cache."""
+
+    def fingerprint(self, image_size: int) -> str:
+        """A string that changes whenever the bytes this source would produce change."""
+
+    def availability(self) -> Availability: ...
+
+    def build(self, image_size: int) -> dict:
+        """Split name -> (images uint8 (N,S,S,C), labels[, ids]) for train, dev, dev_test, test."""
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    year: int
+    task: TaskInfo
+    source: TaskSource = field(compare=False)
+
+
+@dataclass
+class Stream:
+    name: str
+    entries: list[StreamEntry]
+    description: str = ""
+
+    def entries_before(self, stop_year: int) -> list[StreamEntry]:
+        return [e for e in self.entries if e.year < stop_year]
+
+    def events(self, stop_year: int, predict_split: str = "dev_test", final_eval: bool = False) -> list[Event]:
+        """The protocol's event sequence; deterministic for a given stream and options."""
+        events: list[Event] = []
+        seen: dict[str, TaskInfo] = {}
+        for entry in self.entries_before(stop_year):
+            events.append(TrainEvent(index=len(events), task=entry.task))
+            events.append(PredictEvent(index=len(events), task=entry.task, split=predict_split))
+            seen.setdefault(entry.task.key, entry.task)
+        if final_eval:
+            for task in seen.values():
+                events.append(PredictEvent(index=len(events), task=task, split=predict_split, final_eval=True))
+        return events
+
+    def sources(self, stop_year: int) -> dict[str, tuple[TaskInfo, TaskSource]]:
+        """Distinct tasks before ``stop_year`` (first occurrence), in stream order."""
+        out: dict[str, tuple[TaskInfo, TaskSource]] = {}
+        for entry in self.entries_before(stop_year):
+            out.setdefault(entry.task.key, (entry.task, entry.source))
+        return out
+
+
+class StreamData:
+    """Cached data of a stream's tasks; what ``ctx.data`` gives a learner."""
+
+    def __init__(self, stream: Stream, stop_year: int, data_dir: str | os.PathLike, image_size: int):
+        self.stream = stream
+        self.image_size = image_size
+        self.cache = TaskCache(data_dir)
+        self._sources = stream.sources(stop_year)
+        self._tasks: dict[str, CachedTask] = {}
+
+    def check_available(self) -> None:
+        """Raise one error that lists every missing dataset with how to get it, before any compute."""
+        missing = []
+        for key, (task, source) in self._sources.items():
+            if self.cache.get(key, source.fingerprint(self.image_size)) is not None:
+                continue
+            availability = source.availability()
+            if not availability.available:
+                missing.append(f"  - {task.name} ({key}, {source.describe()}): {availability.how_to_get}")
+        if missing:
+            raise DataMissingError(
+                f"stream {self.stream.name!r} needs {len(missing)} dataset(s) that are not available:\n"
+                + "\n".join(missing)
+            )
+
+    def prepare(self, progress: bool = True, on_task: Callable[[str], None] | None = None) -> None:
+        """Materialise every task into the cache (generation or conversion happens once)."""
+        todo = [
+            (key, source)
+            for key, (_, source) in self._sources.items()
+            if self.cache.get(key, source.fingerprint(self.image_size)) is None
+        ]
+        for key, source in tqdm(todo, desc="preparing task cache", unit="task", disable=not progress or not todo):
+            self._write(key, source)
+            if on_task:
+                on_task(key)
+
+    def _write(self, key: str, source: TaskSource) -> CachedTask:
+        task, _ = self._sources[key]
+        metadata = {
+            "source": source.describe(),
+            "task_name": task.name,
+            "kind": task.kind,
+            "num_classes": task.num_classes,
+            "channels": task.channels,
+            "domain": task.domain,
+            "image_size": self.image_size,
+        }
+        return self.cache.write(key, source.fingerprint(self.image_size), source.build(self.image_size), metadata)
+
+    def task(self, key: str) -> CachedTask:
+        if key not in self._tasks:
+            if key not in self._sources:
+                raise KeyError(f"task {key!r} is not part of stream {self.stream.name!r}")
+            _, source = self._sources[key]
+            cached = self.cache.get(key, source.fingerprint(self.image_size))
+            self._tasks[key] = cached if cached is not None else self._write(key, source)
+        return self._tasks[key]
+
+    def split(self, key: str, split: str) -> SplitData:
+        return self.task(key).split(split)
+
+    def task_keys(self) -> Iterable[str]:
+        return self._sources.keys()
