@@ -13,6 +13,7 @@ import sys
 
 SUBCOMMAND_MODULES = (
     "nevis_bench.cli_run",
+    "nevis_bench.reports.cli",
 )
 
 

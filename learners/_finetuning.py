@@ -1,0 +1,44 @@
+"""Pieces shared by the fine-tuning learners (``independent``, ``finetune_prev``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from nevis_bench.context import LearnerContext
+from nevis_bench.models import Classifier, make_backbone
+from nevis_bench.protocol import PredictEvent, ResourceUsage, TaskInfo
+from nevis_bench.training import RecipeConfig, model_usage, predict_batches
+
+
+def plain_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of a module's state: plain data for checkpoints."""
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def build_classifier(
+    recipe: RecipeConfig, task: TaskInfo, ctx: LearnerContext,
+    backbone_state: dict | None = None, head_state: dict | None = None,
+) -> Classifier:
+    """A backbone and a head for ``task``; fresh parameters are seeded from the event, saved ones loaded."""
+    with ctx.seeded("init", task.key):
+        backbone = make_backbone(recipe.backbone)
+        head = nn.Linear(backbone.feature_dim, task.num_classes)
+    if backbone_state is not None:
+        backbone.load_state_dict(backbone_state)
+    if head_state is not None:
+        head.load_state_dict(head_state)
+    return Classifier(backbone, head).to(ctx.device)
+
+
+def predict_with(model: Classifier, recipe: RecipeConfig, event: PredictEvent, ctx: LearnerContext,
+                 extra_usage: dict[str, Any] | None = None):
+    """Predictions over the event's split and their inference FLOPs."""
+    split = ctx.data.split(event.task.key, event.split)
+    flops = ctx.flops.forward_examples(
+        model, (3, recipe.input_size, recipe.input_size), len(split), recipe.eval_batch_size
+    )
+    usage = ResourceUsage(flops_inference=float(flops), **(extra_usage or model_usage(model)))
+    return predict_batches(model, event.task, split, recipe, ctx.device), usage

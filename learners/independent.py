@@ -1,0 +1,51 @@
+"""``independent``: a fresh model per task (the reference's Independent baseline).
+
+Every train event initialises a new backbone and head and trains them with the shared recipe
+(:mod:`nevis_bench.training`). The trained model of each task key is kept; prediction uses the
+model trained on that task, so there is no forgetting and no transfer. A repeated task is trained
+again from scratch and replaces the earlier model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nevis_bench.protocol import ResourceUsage
+from nevis_bench.registry import LEARNERS
+from nevis_bench.training import RecipeConfig, fit, model_usage
+from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_with
+
+
+@dataclass
+class IndependentConfig(RecipeConfig):
+    pass
+
+
+class IndependentLearner:
+    def __init__(self, config: IndependentConfig):
+        self.config = config
+
+    def init(self):
+        return {"models": {}}
+
+    def train(self, event, state, ctx):
+        model = build_classifier(self.config, event.task, ctx)
+        result = fit(model, event.task, ctx, self.config)
+        models = {**state["models"], event.task.key: {
+            "backbone": plain_state_dict(model.backbone), "head": plain_state_dict(model.head),
+        }}
+        usage = ResourceUsage(flops_train=result.flops_train, info=result.info(), **model_usage(model))
+        return {"models": models}, usage
+
+    def predict(self, event, state, ctx):
+        saved = state["models"].get(event.task.key)
+        if saved is None:
+            raise RuntimeError(f"independent: task {event.task.key!r} was never trained")
+        model = build_classifier(self.config, event.task, ctx, saved["backbone"], saved["head"])
+        return predict_with(model, self.config, event, ctx)
+
+
+@LEARNERS.register("independent", IndependentConfig)
+def make_independent(config: IndependentConfig) -> IndependentLearner:
+    """A fresh model per task (the reference's Independent)."""
+    return IndependentLearner(config)

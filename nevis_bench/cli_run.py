@@ -1,0 +1,246 @@
+"""``nevis-bench run | resume | summary | streams | learners``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from nevis_bench.config import ConfigError, apply_overrides, load_toml
+from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
+
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped cleanly, resumable
+
+
+def _usage_error(error: Exception):
+    from nevis_bench.cli import UsageError
+
+    return UsageError(str(error))
+
+
+def add_subcommands(subparsers) -> None:
+    run = subparsers.add_parser("run", help="run a learner on a stream (default: the synthetic stream, offline)")
+    run.add_argument("--stream", help="stream name (default synthetic-short; see `streams list`)")
+    run.add_argument("--learner", help="learner name (default independent; see `learners list`)")
+    run.add_argument("--learner-module", help="a Python file that registers a learner (see README)")
+    run.add_argument("--config", help="a TOML file of run settings with a [learner_config] table")
+    run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                     help="set a run setting, learner hyperparameter (learner.KEY) or stream option (stream.KEY)")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--device", help="cpu (default) or cuda")
+    run.add_argument("--final-eval", action="store_true", default=None,
+                     help="after the last task, evaluate every seen task again (forgetting, backward transfer)")
+    run.add_argument("--final", action="store_true", default=None,
+                     help="final protocol: predict on `test`, stop year 2022 (default: dev_test, 2020)")
+    run.add_argument("--stop-year", type=int)
+    run.add_argument("--runs-dir", help="where run directories go (default ./runs)")
+    run.add_argument("--data-dir", help="task cache and datasets (default $NEVIS_BENCH_DATA_DIR or ~/.cache/nevis-bench)")
+    run.add_argument("--run-name", help="name of the run directory (default derived from the config)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+
+    resume = subparsers.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("run_dir")
+    resume.add_argument("--quiet", action="store_true")
+    resume.set_defaults(func=cmd_resume)
+
+    summary = subparsers.add_parser("summary", help="print the summary table of a run directory")
+    summary.add_argument("run_dir")
+    summary.set_defaults(func=cmd_summary)
+
+    streams = subparsers.add_parser("streams", help="list or describe streams")
+    streams_sub = streams.add_subparsers(dest="action", required=True)
+    streams_sub.add_parser("list").set_defaults(func=cmd_streams_list)
+    describe = streams_sub.add_parser("describe")
+    describe.add_argument("name")
+    describe.set_defaults(func=cmd_streams_describe)
+
+    learners = subparsers.add_parser("learners", help="list or describe learners")
+    learners.add_argument("--learner-module", help="also load a learner defined in this file")
+    learners_sub = learners.add_subparsers(dest="action", required=True)
+    learners_sub.add_parser("list").set_defaults(func=cmd_learners_list)
+    describe = learners_sub.add_parser("describe")
+    describe.add_argument("name")
+    describe.set_defaults(func=cmd_learners_describe)
+
+
+def run_values(args: argparse.Namespace) -> dict:
+    """Run settings from --config, then flags, then -o overrides (later wins)."""
+    from nevis_bench.runner import learner_fields
+
+    values = load_toml(args.config) if args.config else {}
+    flags = {
+        "stream": args.stream, "learner": args.learner, "learner_module": args.learner_module,
+        "seed": args.seed, "device": args.device, "final_eval": args.final_eval, "final": args.final,
+        "stop_year": args.stop_year, "runs_dir": args.runs_dir, "data_dir": args.data_dir,
+        "run_name": args.run_name,
+    }
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if args.quiet:
+        values["progress"] = False
+    learner = values.get("learner", "independent")
+    try:
+        fields = learner_fields(learner, values.get("learner_module"))
+    except (FileNotFoundError, ImportError) as error:
+        raise ConfigError(str(error)) from error
+    return apply_overrides(values, args.override, fields)
+
+
+def _execute(run_dir, evaluator) -> int:
+    print(f"run directory: {run_dir.path}", file=sys.stderr)
+    status = evaluator.run()
+    print(summary_table(run_dir.path))
+    if status == "interrupted":
+        print(f"\ninterrupted; continue with: nevis-bench resume {run_dir.path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _guarded(function):
+    """Turn input problems into usage errors and failures into a message that keeps the records."""
+    from nevis_bench.checkpoint import CheckpointError
+    from nevis_bench.stream import DataMissingError
+
+    try:
+        return function()
+    except (ConfigError, DataMissingError, CheckpointError) as error:
+        raise _usage_error(error) from error
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from nevis_bench import runner
+
+    run_dir, evaluator = _guarded(lambda: runner.start(run_values(args)))
+    return _run_reporting_failure(run_dir, evaluator)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from nevis_bench import runner
+
+    run_dir, evaluator = _guarded(lambda: runner.reopen(args.run_dir, progress=False if args.quiet else None))
+    return _run_reporting_failure(run_dir, evaluator)
+
+
+def _run_reporting_failure(run_dir, evaluator) -> int:
+    try:
+        return _execute(run_dir, evaluator)
+    except Exception as error:  # the summary already says "failed"; the records stay
+        print(
+            f"error: {type(error).__name__}: {error}\nRecords up to the last completed event are kept in "
+            f"{run_dir.path}; after fixing the cause, continue with: nevis-bench resume {run_dir.path}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _format_flops(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def summary_table(run_dir) -> str:
+    """A readable per-task table and the stream summary of a run directory."""
+    from nevis_bench.run_dir import RunDirectory
+
+    directory = RunDirectory(run_dir)
+    events = directory.read_events()
+    summary = directory.read_summary() or {}
+    lines = [f"{'#':>4}  {'year':>4}  {'task':<44} {'kind':<6} {'n':>6} {'error':>7} {'train FLOPs':>11}"]
+    train_flops: dict[str, float] = {}
+    for e in events:
+        if e["event_type"] == "train":
+            train_flops[e["task_key"]] = e["flops_train"] + e["flops_search"] + e["flops_selection"]
+            continue
+        tag = "final " if e.get("final_eval") else ""
+        kind = "multi" if e["task_kind"] == "multi_label" else "single"
+        lines.append(
+            f"{e['event_index']:>4}  {e['year']:>4}  {(tag + e['task_key'])[:44]:<44} {kind:<6} {e['num_examples']:>6} "
+            f"{e['error']:>7.3f} {_format_flops(train_flops.get(e['task_key'])) if not tag else '':>11}"
+        )
+    def fmt(key, digits=4):
+        value = summary.get(key)
+        return "-" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+    lines += [
+        "",
+        f"run:                 {directory.path}",
+        f"status:              {summary.get('status', 'unknown')}",
+        f"stream / learner:    {summary.get('stream')} / {summary.get('learner')} (config {summary.get('config_id')}, seed {summary.get('seed')})",
+        f"average error:       {fmt('average_error')}  (weighted {fmt('weighted_error')}, {summary.get('num_predict_events', 0)} predict events on {summary.get('predict_split')})",
+        f"mean mAP (multi):    {fmt('mean_average_precision')}",
+        f"headline FLOPs:      {_format_flops(summary.get('cumulative_flops'))}  (train {_format_flops(summary.get('flops_train'))}, search {_format_flops(summary.get('flops_search'))}, selection {_format_flops(summary.get('flops_selection'))})",
+        f"inference FLOPs:     {_format_flops(summary.get('flops_inference'))}",
+        f"peak parameters:     {summary.get('peak_parameter_count')}",
+        f"wall time:           {fmt('wall_seconds', 1)} s",
+    ]
+    final = summary.get("final_eval")
+    if final:
+        lines.append(
+            f"final evaluation:    average error {final['final_average_error']:.4f}, "
+            f"forgetting {final['average_forgetting'] if final['average_forgetting'] is None else round(final['average_forgetting'], 4)}, "
+            f"backward transfer {final['backward_transfer'] if final['backward_transfer'] is None else round(final['backward_transfer'], 4)}"
+        )
+    if summary.get("error_message"):
+        lines.append(f"error:               {summary['error_message']}")
+    return "\n".join(lines)
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    import pathlib
+
+    if not (pathlib.Path(args.run_dir) / "events.jsonl").exists():
+        raise _usage_error(ConfigError(f"{args.run_dir} is not a run directory (no events.jsonl)"))
+    print(summary_table(args.run_dir))
+    return 0
+
+
+def cmd_streams_list(args: argparse.Namespace) -> int:
+    for name in STREAMS.names():
+        print(f"{name:<28} {STREAMS.get(name).summary}")
+    return 0
+
+
+def cmd_streams_describe(args: argparse.Namespace) -> int:
+    try:
+        stream = STREAMS.get(args.name).factory()
+    except RegistryError as error:
+        raise _usage_error(error) from error
+    print(f"{stream.name}: {stream.description}")
+    print(f"{'#':>4}  {'year':>4}  {'task key':<48} {'name':<40} {'kind':<12} {'classes':>7} {'ch':>2}  {'domain':<10} source")
+    for i, entry in enumerate(stream.entries, 1):
+        t = entry.task
+        print(f"{i:>4}  {entry.year:>4}  {t.key:<48} {t.name[:40]:<40} {t.kind:<12} {t.num_classes:>7} {t.channels:>2}  "
+              f"{t.domain:<10} {entry.source.describe()}")
+    return 0
+
+
+def _load_learner_module(args) -> None:
+    if getattr(args, "learner_module", None):
+        try:
+            import_learner_module(args.learner_module)
+        except (FileNotFoundError, ImportError) as error:
+            raise _usage_error(error) from error
+
+
+def cmd_learners_list(args: argparse.Namespace) -> int:
+    _load_learner_module(args)
+    for name in LEARNERS.names():
+        print(f"{name:<20} {LEARNERS.get(name).summary}")
+    return 0
+
+
+def cmd_learners_describe(args: argparse.Namespace) -> int:
+    _load_learner_module(args)
+    try:
+        entry = LEARNERS.get(args.name)
+    except RegistryError as error:
+        raise _usage_error(error) from error
+    module = sys.modules.get(entry.module)
+    print(f"{entry.name}: {entry.summary}\n")
+    if module is not None and module.__doc__:
+        print(module.__doc__.strip() + "\n")
+    if entry.config_class is not None:
+        print("hyperparameters (set with -o KEY=VALUE):")
+        for f in dataclasses.fields(entry.config_class):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            print(f"  {f.name:<24} {json.dumps(default, default=str)}")
+    return 0

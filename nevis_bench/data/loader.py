@@ -1,0 +1,141 @@
+"""Batches from the task cache to torch, with the reference's augmentation.
+
+Training: random-resized crop (area fraction ``crop_scale``, aspect ratio ``crop_ratio``, 10 attempts,
+central-crop fallback), resize to the model's input size, random horizontal flip. Evaluation: the
+largest central square crop, resized to the input size. Grey images become 3 channels; pixels are
+scaled to [-1, 1] (all as in the reference's augmentations).
+
+The crops are computed for a whole batch at once with ``affine_grid``/``grid_sample`` rather than
+torchvision's ``RandomResizedCrop``, which draws one set of crop parameters per call: per-image calls
+cost more Python time than a small model's training step on CPU.
+
+Batch order and augmentation of step ``s`` are a pure function of (seed, s), so a training loop
+resumed at step ``s`` sees exactly the batches an uninterrupted loop would.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nevis_bench.data.cache import SplitData
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    input_size: int = 32
+    random_crop: bool = True
+    crop_scale: tuple[float, float] = (0.08, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip: bool = True
+
+
+def to_model_input(images: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, C) -> float (B, 3, H, W) in [-1, 1]; grey is repeated to 3 channels."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().mul_(2.0 / 255.0).sub_(1.0)
+    return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x
+
+
+def center_square_resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Largest central square crop, then bilinear resize (antialiased) to ``size``."""
+    h, w = x.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    x = x[..., top : top + side, left : left + side]
+    if side != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x
+
+
+def _sample_crops(n: int, generator: torch.Generator, scale, ratio, attempts: int = 10) -> torch.Tensor:
+    """Crop boxes as fractions of the image side: (n, 4) = (width, height, x0, y0), all in [0, 1]."""
+    area = torch.empty(n, attempts).uniform_(scale[0], scale[1], generator=generator)
+    log_ratio = torch.empty(n, attempts).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    aspect = torch.exp(log_ratio)
+    width = torch.sqrt(area * aspect)
+    height = torch.sqrt(area / aspect)
+    valid = (width <= 1) & (height <= 1)
+    first_valid = torch.where(valid.any(1), valid.float().argmax(1), torch.full((n,), -1))
+    rows = torch.arange(n)
+    pick = first_valid.clamp(min=0)
+    w = torch.where(first_valid >= 0, width[rows, pick], torch.ones(n))
+    h = torch.where(first_valid >= 0, height[rows, pick], torch.ones(n))
+    u = torch.rand(n, 2, generator=generator)
+    x0 = u[:, 0] * (1 - w)
+    y0 = u[:, 1] * (1 - h)
+    return torch.stack([w, h, x0, y0], dim=1)
+
+
+def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
+    """Random-resized crop + flip of a batch (B, 3, H, W), output (B, 3, size, size)."""
+    n = x.shape[0]
+    size = config.input_size
+    if not config.random_crop:
+        x = center_square_resize(x, size)
+        if config.flip:
+            flip = torch.rand(n, generator=generator) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return x
+    boxes = _sample_crops(n, generator, config.crop_scale, config.crop_ratio)
+    w, h, x0, y0 = boxes.unbind(1)
+    sign = torch.ones(n)
+    if config.flip:
+        sign = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    # affine_grid works in [-1, 1] coordinates: scale by the box size, shift to the box centre.
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = w * sign
+    theta[:, 0, 2] = 2 * x0 + w - 1
+    theta[:, 1, 1] = h
+    theta[:, 1, 2] = 2 * y0 + h - 1
+    grid = F.affine_grid(theta, [n, x.shape[1], size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _labels_tensor(labels: np.ndarray) -> torch.Tensor:
+    if labels.ndim == 2:
+        return torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
+    return torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
+
+
+class TrainBatches:
+    """Deterministic shuffled batches: an epoch permutation per (seed, epoch), augmentation per (seed, step)."""
+
+    def __init__(self, split: SplitData, batch_size: int, augment_config: AugmentConfig, seed: int):
+        if len(split) == 0:
+            raise ValueError("cannot train on an empty split")
+        self.split = split
+        self.batch_size = min(batch_size, len(split))
+        self.steps_per_epoch = len(split) // self.batch_size
+        self.augment_config = augment_config
+        self.seed = seed
+        self._epoch = -1
+        self._order: np.ndarray | None = None
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.split))
+            self._epoch = epoch
+        start = position * self.batch_size
+        return np.sort(self._order[start : start + self.batch_size])
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = self.split.take(self.indices(step))
+        x = to_model_input(images)
+        generator = torch.Generator().manual_seed(int(np.random.default_rng([self.seed, 1 << 20, step]).integers(2**62)))
+        x = augment(x, self.augment_config, generator)
+        return x, _labels_tensor(labels)
+
+
+def eval_batches(split: SplitData, batch_size: int, input_size: int) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    """(indices, inputs, labels) over the split in order, with the evaluation preprocessing."""
+    n = len(split)
+    for start in range(0, n, batch_size):
+        indices = np.arange(start, min(start + batch_size, n))
+        images, labels = split.take(indices)
+        yield indices, center_square_resize(to_model_input(images), input_size), _labels_tensor(labels)

@@ -1,0 +1,319 @@
+"""The evaluator: runs a stream's events through a learner and records everything.
+
+* After every event: the event's record is appended to ``events.jsonl`` (flushed, fsynced), then an
+  atomic checkpoint ``checkpoints/latest.pt`` holds the learner state, the number of completed events
+  and the running totals, then ``summary.json`` is rewritten.
+* Inside a train event the learner may call ``ctx.checkpoint(state)``; the checkpoint then also holds
+  that within-event state, and a resumed run hands it back as ``ctx.resume_state``.
+* Resume: records beyond the checkpoint (an event that finished but was not checkpointed) are
+  dropped and redone, so a resumed run's records equal an uninterrupted run's (wall times aside).
+* SIGTERM/SIGINT set a stop flag: the learner checkpoints at its next step, or the evaluator after
+  the current event, then the run ends with status ``interrupted``. A second SIGINT stops at once.
+* A failure (a diverging loss, a bad dataset) is written to ``summary.json`` as ``failed`` with its
+  message; every record and checkpoint written before it stays, and the run can be resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from nevis_bench import checkpoint as ckpt
+from nevis_bench import metrics
+from nevis_bench.config import RunConfig, config_id
+from nevis_bench.context import LearnerContext, RunInterrupted
+from nevis_bench.flops import FlopCounter
+from nevis_bench.protocol import MULTI_LABEL, Learner, PredictEvent, Predictions, ResourceUsage, TrainEvent
+from nevis_bench.run_dir import EVENTS_SCHEMA_VERSION, RunDirectory
+from nevis_bench.stream import Stream, StreamData
+
+CHECKPOINT_VERSION = 1
+
+
+class PredictionError(RuntimeError):
+    """A learner's predictions do not cover the split exactly once or have the wrong shape."""
+
+
+@dataclass
+class Totals:
+    cumulative_flops: float = 0.0
+    cumulative_flops_inference: float = 0.0
+    peak_parameter_count: int = 0
+    peak_parameter_bytes: int = 0
+
+    def add(self, usage: ResourceUsage) -> None:
+        self.cumulative_flops += usage.headline_flops
+        self.cumulative_flops_inference += usage.flops_inference
+        self.peak_parameter_count = max(self.peak_parameter_count, usage.peak_parameter_count)
+        self.peak_parameter_bytes = max(self.peak_parameter_bytes, usage.peak_parameter_bytes)
+
+
+@dataclass
+class StopControl:
+    """Stop requests from signals, or from tests that simulate a preemption at a chosen point."""
+
+    stop_after_events: int | None = None  # events completed in this process
+    stop_after_checkpoints: int | None = None  # within-event checkpoints written in this process
+    requested: bool = False
+    events_done: int = 0
+    checkpoints_done: int = 0
+    signals_seen: int = field(default=0, repr=False)
+
+    def after_event(self) -> None:
+        self.events_done += 1
+        if self.stop_after_events is not None and self.events_done >= self.stop_after_events:
+            self.requested = True
+
+    def after_checkpoint(self) -> None:
+        self.checkpoints_done += 1
+        if self.stop_after_checkpoints is not None and self.checkpoints_done >= self.stop_after_checkpoints:
+            self.requested = True
+
+
+class Evaluator:
+    def __init__(
+        self,
+        run_dir: RunDirectory,
+        config: RunConfig,
+        stream: Stream,
+        learner: Learner,
+        stop: StopControl | None = None,
+    ):
+        self.run_dir = run_dir
+        self.config = config
+        self.stream = stream
+        self.learner = learner
+        self.stop = stop or StopControl()
+        self.device = torch.device(config.device)
+        self.events = stream.events(config.effective_stop_year, config.predict_split, config.final_eval)
+        self.data = StreamData(stream, config.effective_stop_year, config.data_dir, config.image_size)
+        self.flops = FlopCounter()
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _save(self, completed: int, learner_state: Any, totals: Totals, within_event: Any = None) -> None:
+        ckpt.save_atomic(
+            {
+                "version": CHECKPOINT_VERSION,
+                "completed_events": completed,
+                "learner_state": learner_state,
+                "within_event": within_event,
+                "totals": vars(totals).copy(),
+            },
+            self.run_dir.checkpoint_path,
+        )
+
+    def _restore(self) -> tuple[int, Any, Totals, Any]:
+        if not self.run_dir.checkpoint_path.exists():
+            return 0, self.learner.init(), Totals(), None
+        saved = ckpt.load(self.run_dir.checkpoint_path)
+        if saved.get("version") != CHECKPOINT_VERSION:
+            raise ckpt.CheckpointError(f"checkpoint {self.run_dir.checkpoint_path} has unknown version {saved.get('version')}")
+        return saved["completed_events"], saved["learner_state"], Totals(**saved["totals"]), saved["within_event"]
+
+    # -- signals -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            self.stop.signals_seen += 1
+            if signum == signal.SIGINT and self.stop.signals_seen > 1:
+                raise KeyboardInterrupt
+            self.stop.requested = True
+
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def summary(self, status: str, error_message: str | None = None) -> dict[str, Any]:
+        config = self.config
+        return {
+            "schema": EVENTS_SCHEMA_VERSION,
+            "run_id": self.run_dir.path.name,
+            "stream": config.stream,
+            "learner": config.learner,
+            "config_id": config_id(config.learner, config.learner_config),
+            "seed": config.seed,
+            "status": status,
+            "error_message": error_message,
+            "predict_split": config.predict_split,
+            "stop_year": config.effective_stop_year,
+            "num_events_planned": len(self.events),
+            **metrics.summarize(self.run_dir.read_events()),
+        }
+
+    def run(self) -> str:
+        """Run (or resume) to the end; returns "complete" or "interrupted". Failures re-raise."""
+        self.data.check_available()
+        completed, state, totals, within_event = self._restore()
+        self.run_dir.truncate_events(completed)
+        self.run_dir.write_summary(self.summary("running"))
+        try:
+            with self._signals():
+                self.data.prepare(progress=self.config.progress)
+                state = self._run_events(completed, state, totals, within_event)
+        except RunInterrupted:
+            self.run_dir.write_summary(self.summary("interrupted"))
+            return "interrupted"
+        except BaseException as error:
+            message = f"{type(error).__name__}: {error}"
+            self.run_dir.write_summary(self.summary("failed", message))
+            raise
+        finally:
+            self.run_dir.close()
+        self.run_dir.write_summary(self.summary("complete"))
+        return "complete"
+
+    def _run_events(self, completed: int, state: Any, totals: Totals, within_event: Any) -> Any:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(self.events), initial=completed, desc="events", unit="event", disable=not self.config.progress)
+        try:
+            for event in self.events[completed:]:
+                if self.stop.requested:
+                    raise RunInterrupted()
+                resume = None
+                if within_event is not None and within_event["event_index"] == event.index:
+                    resume = within_event["state"]
+                within_event = None
+                bar.set_postfix_str(f"{'train' if isinstance(event, TrainEvent) else 'predict'} {event.task.key}")
+                state, record, usage = self._run_event(event, state, totals, resume)
+                totals.add(usage)
+                record.update(
+                    cumulative_flops=totals.cumulative_flops,
+                    cumulative_flops_inference=totals.cumulative_flops_inference,
+                )
+                self.run_dir.append_event(record)
+                self._save(event.index + 1, state, totals)
+                self.run_dir.write_summary(self.summary("running"))
+                self.run_dir.scalars(record)
+                bar.update(1)
+                self.stop.after_event()
+        finally:
+            bar.close()
+        return state
+
+    def _context(self, event, state: Any, totals: Totals, resume: Any) -> LearnerContext:
+        def write_within_event(partial: Any) -> None:
+            self._save(event.index, state, totals, {"event_index": event.index, "state": partial})
+            self.stop.after_checkpoint()
+
+        return LearnerContext(
+            data=self.data,
+            device=self.device,
+            seed=self.config.seed,
+            event_index=event.index,
+            flops=self.flops,
+            resume_state=resume,
+            progress=self.config.progress,
+            checkpoint_every_steps=self.config.checkpoint_every_steps,
+            checkpoint_every_seconds=self.config.checkpoint_every_seconds,
+            _write_checkpoint=write_within_event,
+            _stop_requested=lambda: self.stop.requested,
+        )
+
+    def _base_record(self, event) -> dict[str, Any]:
+        task = event.task
+        return {
+            "schema": EVENTS_SCHEMA_VERSION,
+            "run_id": self.run_dir.path.name,
+            "event_index": event.index,
+            "task_name": task.name,
+            "task_key": task.key,
+            "year": task.year,
+            "task_kind": task.kind,
+            "domain": task.domain,
+            "top1_accuracy": None,
+            "mean_average_precision": None,
+            "error": None,
+            "final_eval": False,
+        }
+
+    def _run_event(self, event, state: Any, totals: Totals, resume: Any):
+        ctx = self._context(event, state, totals, resume)
+        record = self._base_record(event)
+        start = time.perf_counter()
+        if isinstance(event, TrainEvent):
+            state, usage = self.learner.train(event, state, ctx)
+            record.update(event_type="train", split=event.train_split,
+                          num_examples=len(self.data.split(event.task.key, event.train_split)))
+        else:
+            assert isinstance(event, PredictEvent)
+            predictions, usage = self.learner.predict(event, state, ctx)
+            record.update(self._score(event, predictions))
+        usage = _validated_usage(usage, event)
+        record.update(
+            flops_train=usage.flops_train,
+            flops_search=usage.flops_search,
+            flops_selection=usage.flops_selection,
+            flops_inference=usage.flops_inference,
+            peak_parameter_count=usage.peak_parameter_count,
+            peak_parameter_bytes=usage.peak_parameter_bytes,
+            learner_info=usage.info,
+            wall_seconds=time.perf_counter() - start,
+        )
+        return state, record, usage
+
+    def _score(self, event: PredictEvent, predictions) -> dict[str, Any]:
+        split = self.data.split(event.task.key, event.split)
+        targets = np.asarray(split.labels)
+        n = len(targets)
+        scores = np.full((n, event.task.num_classes), np.nan, dtype=np.float64)
+        seen = np.zeros(n, dtype=np.int64)
+        for batch in predictions:
+            if not isinstance(batch, Predictions):
+                raise PredictionError(f"predict must yield Predictions, got {type(batch).__name__}")
+            indices = np.asarray(batch.indices, dtype=np.int64)
+            values = np.asarray(batch.scores, dtype=np.float64)
+            if values.shape != (len(indices), event.task.num_classes):
+                raise PredictionError(
+                    f"task {event.task.key}: scores of shape {values.shape} for {len(indices)} examples "
+                    f"and {event.task.num_classes} classes"
+                )
+            scores[indices] = values
+            np.add.at(seen, indices, 1)
+        if not np.all(seen == 1):
+            raise PredictionError(
+                f"task {event.task.key}: predictions must cover each of the {n} examples of {event.split!r} once; "
+                f"{int(np.sum(seen == 0))} missing, {int(np.sum(seen > 1))} repeated"
+            )
+        if not np.all(np.isfinite(scores)):
+            raise PredictionError(f"task {event.task.key}: predictions contain NaN or infinite scores")
+        if event.task.kind == MULTI_LABEL and (scores.min() < 0 or scores.max() > 1):
+            raise PredictionError(f"task {event.task.key}: multi-label scores must be probabilities in [0, 1]")
+        name, value = metrics.task_metric(event.task.kind, scores, targets)
+        self.run_dir.write_predictions(event.index, scores, targets)
+        return {
+            "event_type": "predict",
+            "split": event.split,
+            "num_examples": n,
+            name: value,
+            "error": 1.0 - value,
+            "final_eval": event.final_eval,
+        }
+
+
+def _validated_usage(usage: Any, event) -> ResourceUsage:
+    if not isinstance(usage, ResourceUsage):
+        raise TypeError(f"learner must return a ResourceUsage for event {event.index}, got {type(usage).__name__}")
+    for name in ("flops_train", "flops_search", "flops_selection", "flops_inference"):
+        value = getattr(usage, name)
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"event {event.index}: {name} = {value} is not a finite non-negative number")
+    return usage

@@ -1,0 +1,42 @@
+import pytest
+
+from nevis_bench import runner
+from nevis_bench.registry import LEARNERS
+from nevis_bench.testing import check_learner
+from tests.helpers import TINY_BUDGET, run_values
+
+# Learner-specific small budgets for the conformance kit; learners not listed run with defaults.
+KIT_OVERRIDES = {"independent": TINY_BUDGET, "finetune_prev": TINY_BUDGET}
+
+
+@pytest.mark.parametrize("name", LEARNERS.names())
+def test_every_registered_learner_passes_the_conformance_kit(name, tmp_path, data_dir):
+    report = check_learner(name, tmp_path, overrides=KIT_OVERRIDES.get(name, {}), data_dir=data_dir)
+    assert report.events == 6
+
+
+@pytest.mark.parametrize("name", ["independent", "finetune_prev"])
+def test_baselines_checkpoint_inside_train_events_and_resume_there(name, tmp_path, data_dir):
+    report = check_learner(name, tmp_path, overrides=TINY_BUDGET, data_dir=data_dir)
+    assert report.resumed_mid_event and report.within_event_checkpoints == 1
+
+
+def test_early_stopping_triggers_before_the_step_budget(tmp_path, data_dir):
+    budget = {"max_steps": 400, "min_steps": 10, "epochs": 400.0, "patience": 2, "eval_every_epochs": 2.0}
+    run_dir, evaluator = runner.start(run_values(tmp_path, data_dir, learner_config=budget))
+    evaluator.run()
+    infos = [e["learner_info"] for e in run_dir.read_events() if e["event_type"] == "train"]
+    assert any(info["early_stopped"] and info["steps"] < 400 for info in infos), infos
+
+
+def test_finetune_prev_shares_the_backbone_and_shows_forgetting(tmp_path, data_dir):
+    budget = {"max_steps": 30, "min_steps": 30, "patience": 0}
+    run_dir, evaluator = runner.start(run_values(tmp_path, data_dir, learner="finetune_prev",
+                                                 learner_config=budget, final_eval=True))
+    evaluator.run()
+    events = run_dir.read_events()
+    first_in_stream = events[1]["error"]
+    first_final = [e for e in events if e["final_eval"] and e["task_key"] == "pascal_2007"][0]["error"]
+    # the backbone moved on to coil20, so the first task's error changes (usually for the worse)
+    assert first_final != first_in_stream
+    assert run_dir.read_summary()["final_eval"]["average_forgetting"] == pytest.approx(first_final - first_in_stream)
