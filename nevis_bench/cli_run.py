@@ -27,6 +27,8 @@ def add_subcommands(subparsers) -> None:
     run.add_argument("--config", help="a TOML file of run settings with a [learner_config] table")
     run.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
                      help="set a run setting, learner hyperparameter (learner.KEY) or stream option (stream.KEY)")
+    run.add_argument("--stream-option", action="append", default=[], metavar="KEY=VALUE",
+                     help="an option of the stream's factory (same as -o stream.KEY=VALUE)")
     run.add_argument("--seed", type=int)
     run.add_argument("--device", help="cpu (default) or cuda")
     run.add_argument("--final-eval", action="store_true", default=None,
@@ -84,7 +86,8 @@ def run_values(args: argparse.Namespace) -> dict:
         fields = learner_fields(learner, values.get("learner_module"))
     except (FileNotFoundError, ImportError) as error:
         raise ConfigError(str(error)) from error
-    return apply_overrides(values, args.override, fields)
+    stream_overrides = [f"stream.{item}" for item in args.stream_option]
+    return apply_overrides(values, stream_overrides + args.override, fields)
 
 
 def _execute(run_dir, evaluator) -> int:

@@ -61,6 +61,8 @@ def validate(values: dict) -> PreparedRun:
         stream = stream_entry.factory(**config.stream_options)
     except TypeError as error:
         raise ConfigError(f"stream {config.stream!r} does not accept options {config.stream_options}: {error}") from error
+    if config.stop_year is None and stream.default_stop_year is not None:
+        config.stop_year = stream.default_stop_year  # e.g. the ablation streams run to 2022
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {config.device}: CUDA is not available here; use --device cpu")
     if config.device not in ("cpu",) and not config.device.startswith("cuda"):

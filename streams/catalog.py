@@ -5,7 +5,10 @@ see ``shared/reference/nevis_reference.md`` section 1). Per dataset we record th
 the class count (the reference's where it states one), whether images are grey or colour, the image
 type (the reference's ``image_type`` metadata; we add ``satellite`` and ``shape``), and an approximate
 total number of examples. Sizes are approximate published figures; they set the relative sizes of the
-synthetic tasks and the "large dataset" rule, never a split.
+synthetic tasks, never a split. The MAJOR_DOMAIN_ONLY and LARGE_DATASET_ONLY variants are explicit
+membership lists copied from the reference's per-year tables (its hand-made lists do not follow from
+the domain and size facts alone: e.g. it keeps the sketch dataset and the traffic-sign datasets as
+"major domain", and Caltech 101 as "large").
 
 ``family`` and ``style`` choose the generator of the synthetic stand-in (``streams/synthetic``): tasks
 of one family share structure (glyph prototypes, texture parameters, object shapes, identities), so
@@ -45,7 +48,7 @@ DATASETS: dict[str, DatasetFacts] = {
         _d("magellan_venus_volcanoes", "Magellan Venus Volcanoes", "nevis:magellan_venus_volcanoes", 2, 1, "satellite", 9000, family="xray", style="volcano"),
         _d("aberdeen", "Aberdeen face database.", "nevis:aberdeen", 90, 3, "face", 687),
         _d("landsat", "LandSat UCI repo", "nevis:landsat", 7, 3, "satellite", 6435, family="texture", style="landcover"),
-        _d("brodatz", "Brodatz", "nevis:brodatz", 112, 1, "texture", 1008),
+        _d("brodatz", "Brodatz", "nevis:brodatz", 111, 1, "texture", 999),  # 111 plates (D14 absent), 9 crops each
         _d("olivetti_face", "Olivetti Face Dataset", "nevis:olivetti_face", 40, 1, "face", 400),
         _d("coil20", "COIL 20", "nevis:coil20", 20, 1, "object", 1440, family="viewpoint"),
         _d("coil100", "COIL 100", "tfds:coil100", 100, 3, "object", 7200, family="viewpoint"),
@@ -56,7 +59,7 @@ DATASETS: dict[str, DatasetFacts] = {
         _d("umist", "UMIST", "nevis:umist", 20, 1, "face", 1012),
         _d("cmu_amp_expression", "CMU AMP expression", "nevis:cmu_amp_expression", 13, 1, "face", 975),
         _d("pascal_voc2005", "Pascal 2005", "nevis:pascal_voc2005", 4, 3, "object", 1578),
-        _d("caltech_categories", "Caltech cars, motorbikes", "nevis:caltech_categories", 5, 3, "object", 3500),
+        _d("caltech_categories", "Caltech cars, motorbikes", "nevis:caltech_categories", 2, 3, "object", 3500),  # car, motorcycle
         _d("uiuc_cars", "UIUC cars", "nevis:uiuc_cars", 2, 1, "object", 1328),
         _d("aloi", "ALOI", "nevis:aloi", 1000, 3, "object", 110250, family="viewpoint"),
         _d("scenes8", "8 Scene Dataset", "nevis:scenes8", 8, 3, "scene", 2688),
@@ -206,12 +209,53 @@ DEBUG: tuple[tuple[int, str], ...] = ((1999, "pascal_2007"), (2000, "coil20"))
 
 IMAGENET_ONLY: tuple[tuple[int, str], ...] = ((2014, "imagenet"),)
 
+# 2019-2021 of FULL; the two reduced variants below keep all of it.
+_FULL_FROM_2019 = tuple(entry for entry in FULL if entry[0] >= 2019)
+
+# MAJOR_DOMAIN_ONLY: drops satellite, face, texture, shape, OCR, quality and medical datasets before
+# 2019 (70 entries: 43 before 2019 + the 27 of 2019-2021). Membership as in the reference's table.
+MAJOR_DOMAIN_ONLY: tuple[tuple[int, str], ...] = (
+    (2000, "coil20"), (2001, "coil100"), (2004, "butterflies"), (2005, "caltech101"),
+    (2006, "pascal_voc2005"), (2006, "caltech_categories"), (2006, "uiuc_cars"), (2006, "aloi"),
+    (2007, "scenes8"), (2008, "scenes15"), (2009, "pascal_voc2006"),
+    (2010, "pascal_2007"), (2010, "ig02"), (2010, "ppmi"),
+    (2011, "caltech256"), (2011, "imagenet"), (2011, "oxford_flowers"), (2011, "oxford_flowers_102"),
+    (2011, "belgium_traffic_sign_dataset"), (2011, "german_traffic_sign_recognition_benchmark"),
+    (2013, "iaprtc_12"), (2013, "sketch_dataset"), (2013, "pascal_2012"), (2013, "norb"),
+    (2014, "wikipaintings"),
+    (2015, "mit_scenes"), (2015, "sun_397"), (2015, "cifar_10"),
+    (2016, "cub_200"), (2016, "stanford_cars"), (2016, "fgvc_aircraft"), (2016, "ms_coco"),
+    (2016, "caltech101"), (2016, "oxford_iiit_pets"), (2016, "stanford_dogs"), (2016, "interact"),
+    (2016, "voc_actions"), (2016, "svhn"),
+    (2017, "sun_attribute"), (2017, "cifar_100"),
+    (2018, "office_caltech"), (2018, "pacs"), (2018, "caltech_camera_traps"),
+) + _FULL_FROM_2019
+
+# LARGE_DATASET_ONLY: drops datasets with fewer than 10,000 examples (all splits) before 2019
+# (67 entries: 40 before 2019 + the 27 of 2019-2021). Membership as in the reference's table.
+LARGE_DATASET_ONLY: tuple[tuple[int, str], ...] = (
+    (2004, "mnist"), (2005, "caltech101"), (2006, "aloi"), (2009, "extended_yaleb"), (2010, "pascal_2007"),
+    (2011, "caltech256"), (2011, "imagenet"), (2011, "lfw"), (2011, "belgium_traffic_sign_dataset"),
+    (2011, "german_traffic_sign_recognition_benchmark"),
+    (2013, "iaprtc_12"), (2013, "sketch_dataset"), (2013, "pascal_2012"), (2013, "norb"),
+    (2014, "wikipaintings"),
+    (2015, "mnist"), (2015, "mit_scenes"), (2015, "sun_397"), (2015, "cifar_10"),
+    (2016, "cub_200"), (2016, "stanford_cars"), (2016, "fgvc_aircraft"), (2016, "ms_coco"),
+    (2016, "caltech101"), (2016, "oxford_iiit_pets"), (2016, "stanford_dogs"), (2016, "caltech_101_silhouettes"),
+    (2016, "voc_actions"), (2016, "svhn"), (2016, "chars74k"),
+    (2017, "celeba"), (2017, "lfwa"), (2017, "sun_attribute"), (2017, "cifar_100"),
+    (2018, "usps"), (2018, "mnist_m"), (2018, "pacs"), (2018, "caltech_camera_traps"),
+    (2018, "emnist_balanced"), (2018, "casia_hwdb1_1"),
+) + _FULL_FROM_2019
+
 VARIANTS: dict[str, tuple[tuple[int, str], ...]] = {
     "full": FULL,
     "short": SHORT,
     "tiny": TINY,
     "debug": DEBUG,
     "imagenet-only": IMAGENET_ONLY,
+    "major-domain-only": MAJOR_DOMAIN_ONLY,
+    "large-dataset-only": LARGE_DATASET_ONLY,
 }
 
 DEFAULT_STOP_YEAR = 2020  # development protocol: years >= 2020 are held out, predict on dev_test
