@@ -14,6 +14,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "nevis_bench.cli_run",
     "nevis_bench.reports.cli",
+    "nevis_bench.cli_data",
 )
 
 

@@ -8,6 +8,7 @@ compute, and reported as a :class:`ConfigError` that says what to do.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import pathlib
 import time
@@ -57,8 +58,12 @@ def validate(values: dict) -> PreparedRun:
         raise ConfigError(f"learner {config.learner!r} takes no hyperparameters, got {sorted(config.learner_config)}")
     else:
         learner_config = None
+    options = dict(config.stream_options)
+    parameters = inspect.signature(stream_entry.factory).parameters
+    if "data_dir" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        options.setdefault("data_dir", config.data_dir)  # streams of prepared/TFDS data read --data-dir
     try:
-        stream = stream_entry.factory(**config.stream_options)
+        stream = stream_entry.factory(**options)
     except TypeError as error:
         raise ConfigError(f"stream {config.stream!r} does not accept options {config.stream_options}: {error}") from error
     if config.stop_year is None and stream.default_stop_year is not None:

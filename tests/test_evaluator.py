@@ -76,11 +76,11 @@ def test_resume_after_mid_event_stop_gives_identical_records(tmp_path, data_dir)
 
 
 def test_sigterm_checkpoints_and_resume_completes_identically(tmp_path, data_dir):
-    reference, _ = _run(tmp_path, data_dir, run_name="reference", learner_config={"max_steps": 40, "min_steps": 40})
+    reference, _ = _run(tmp_path, data_dir, run_name="reference", learner_config={"max_steps": 24, "min_steps": 24, "eval_every_epochs": 8.0})
     command = [
         sys.executable, "-m", "nevis_bench.cli", "run", "--stream", "synthetic-debug", "--quiet",
         "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir), "--run-name", "killed",
-        "-o", "max_steps=40", "-o", "min_steps=40",
+        "-o", "max_steps=24", "-o", "min_steps=24", "-o", "eval_every_epochs=8.0",
     ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events_file = tmp_path / "runs" / "killed" / "events.jsonl"

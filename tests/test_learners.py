@@ -30,7 +30,7 @@ def test_early_stopping_triggers_before_the_step_budget(tmp_path, data_dir):
 
 
 def test_finetune_prev_shares_the_backbone_and_shows_forgetting(tmp_path, data_dir):
-    budget = {"max_steps": 30, "min_steps": 30, "patience": 0}
+    budget = {"max_steps": 30, "min_steps": 30, "patience": 0, "eval_every_epochs": 10.0}
     run_dir, evaluator = runner.start(run_values(tmp_path, data_dir, learner="finetune_prev",
                                                  learner_config=budget, final_eval=True))
     evaluator.run()

@@ -1,0 +1,310 @@
+"""``nevis-bench data status | prepare | verify``: what a stream needs, getting it, checking it.
+
+* ``data status --stream NAME``: one row per dataset of the stream: year of first use, dataset, source,
+  state (``cached``: in the task cache at ``--image-size``; ``available``: on disk, the cache is built
+  on first use or by ``data prepare``; ``missing``) and, for missing ones, the exact command or manual
+  step that gets it.
+* ``data prepare NAME --from DIR`` converts one dataset from its original files in ``DIR`` (handlers,
+  and ImageNet's manual TFDS download); ``--download`` fetches it (needs network); without either, a
+  dataset already on disk only gets its task cache built. ``data prepare --stream NAME`` does this for
+  every dataset of a stream it can, then lists what is still missing (exit code 1). Building the task
+  cache here keeps TensorFlow out of training processes (``--no-cache`` skips it).
+* ``data verify NAME`` recomputes the hashes of a prepared dataset against its ``splits.json`` and of
+  its task-cache entry at ``--image-size`` against the cache manifest.
+
+NAME is a catalog key (``pascal_voc2005``, ``cifar_100``), a source name (``melanoma``, ``voc/2007``)
+or a display name (``"Pascal 2005"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import inspect
+import os
+import sys
+
+DEFAULT_IMAGE_SIZE = 32
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=None,
+                        help="task cache, prepared datasets and TFDS data (default $NEVIS_BENCH_DATA_DIR or ~/.cache/nevis-bench)")
+    parser.add_argument("--tfds-data-dir", default=None,
+                        help="TFDS data folder (default $TFDS_DATA_DIR or <data-dir>/tensorflow_datasets)")
+    parser.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE, help="stored image size of the task cache (32)")
+
+
+def add_subcommands(subparsers) -> None:
+    data = subparsers.add_parser("data", help="dataset status, preparation from original archives, verification")
+    data_sub = data.add_subparsers(dest="data_action", metavar="ACTION", required=True)
+
+    status = data_sub.add_parser("status", help="which datasets of a stream are cached, available or missing")
+    status.add_argument("--stream", required=True, help="stream name (see `nevis-bench streams list`)")
+    status.add_argument("--stop-year", type=int, help="only the tasks before this year (default: all years)")
+    _add_common(status)
+    status.set_defaults(func=cmd_status)
+
+    prepare = data_sub.add_parser("prepare", help="prepare one dataset, or every missing dataset of a stream")
+    prepare.add_argument("name", nargs="?", help="dataset (catalog key, source name or display name)")
+    prepare.add_argument("--stream", help="prepare every dataset of this stream that can be prepared")
+    prepare.add_argument("--from", dest="source_dir", metavar="DIR",
+                         help="folder holding the original files (for --stream: also DIR/<name>/ per dataset)")
+    prepare.add_argument("--download", action="store_true", help="download what is missing (needs network)")
+    prepare.add_argument("--stop-year", type=int, help="with --stream: only the tasks before this year")
+    prepare.add_argument("--skip-corrupt", action="store_true",
+                         help="skip images that do not decode (listed in metadata.json) instead of stopping")
+    prepare.add_argument("--force", action="store_true", help="rebuild a prepared dataset that already exists")
+    prepare.add_argument("--no-cache", action="store_true", help="do not build the task cache")
+    _add_common(prepare)
+    prepare.set_defaults(func=cmd_prepare)
+
+    verify = data_sub.add_parser("verify", help="recompute the content hashes of a prepared dataset and its cache")
+    verify.add_argument("name", help="dataset (catalog key, source name or display name)")
+    _add_common(verify)
+    verify.set_defaults(func=cmd_verify)
+
+
+def _usage(message: str):
+    from nevis_bench.cli import UsageError
+
+    return UsageError(message)
+
+
+def _data_dir(args) -> str:
+    from nevis_bench.data.prepared import default_data_dir
+
+    return os.path.expanduser(args.data_dir) if args.data_dir else str(default_data_dir())
+
+
+def resolve_dataset(name: str):
+    """The catalog facts of a dataset named by key, source name or display name."""
+    from nevis_bench.streams.catalog import DATASETS
+
+    if name in DATASETS:
+        return DATASETS[name]
+    lowered = name.strip().lower()
+    for facts in DATASETS.values():
+        if lowered in (facts.source.partition(":")[2].lower(), facts.source.lower(), facts.name.lower()):
+            return facts
+    names = sorted(set(DATASETS) | {f.source.partition(":")[2] for f in DATASETS.values()})
+    close = difflib.get_close_matches(name, names, n=4)
+    raise _usage(f"unknown dataset {name!r}" + (f"; did you mean {', '.join(close)}?" if close else "; see streams/catalog.py"))
+
+
+def _stream(name: str, data_dir: str, tfds_data_dir: str | None):
+    from nevis_bench.registry import STREAMS, RegistryError
+
+    try:
+        factory = STREAMS.get(name).factory
+    except RegistryError as error:
+        raise _usage(str(error)) from error
+    parameters = inspect.signature(factory).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    options = {k: v for k, v in (("data_dir", data_dir), ("tfds_data_dir", tfds_data_dir)) if v is not None}
+    return factory(**{k: v for k, v in options.items() if takes_any or k in parameters})
+
+
+def _first_years(stream, stop_year: int | None) -> dict:
+    """Distinct task key -> (first year, entry), in stream order, before ``stop_year`` when given."""
+    out = {}
+    for entry in stream.entries:
+        if stop_year is None or entry.year < stop_year:
+            out.setdefault(entry.task.key, (entry.year, entry))
+    return out
+
+
+def _state(cache, source, key: str, image_size: int) -> tuple[str, str]:
+    if cache.get(key, source.fingerprint(image_size)) is not None:
+        return "cached", ""
+    availability = source.availability()
+    if availability.available:
+        return "available", availability.how_to_get or "task cache built on first use or by `nevis-bench data prepare`"
+    return "missing", availability.how_to_get
+
+
+def cmd_status(args) -> int:
+    from nevis_bench.data.cache import TaskCache
+
+    data_dir = _data_dir(args)
+    stream = _stream(args.stream, data_dir, args.tfds_data_dir)
+    cache = TaskCache(data_dir)
+    rows, counts = [], {"cached": 0, "available": 0, "missing": 0}
+    for key, (year, entry) in _first_years(stream, args.stop_year).items():
+        state, action = _state(cache, entry.source, key, args.image_size)
+        counts[state] += 1
+        rows.append((str(year), key, entry.source.describe(), state, action))
+    header = ("year", "dataset", "source", "state", "how to get it")
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths + [0])).rstrip())
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths + [0])).rstrip())
+    print(
+        f"\n{stream.name}: {len(rows)} datasets: {counts['cached']} cached, {counts['available']} available, "
+        f"{counts['missing']} missing (data dir {data_dir}, image size {args.image_size})"
+    )
+    return 0
+
+
+def _single_entry_stream(facts, data_dir: str, tfds_data_dir: str | None, download: bool = False):
+    from nevis_bench.stream import Stream, StreamEntry
+    from nevis_bench.streams import catalog
+    from nevis_bench.streams.nevis import source_for, task_info
+
+    year = next((y for y, k in catalog.FULL if k == facts.key), 2000)
+    source = source_for(facts, data_dir, tfds_data_dir, download)
+    return Stream(f"data-{facts.key}", [StreamEntry(year, task_info(facts, year), source)])
+
+
+def _cache(stream, key: str, data_dir: str, image_size: int) -> None:
+    from nevis_bench.stream import StreamData
+
+    StreamData(stream, stop_year=10_000, data_dir=data_dir, image_size=image_size).task(key)
+
+
+def _make_available(facts, source, args, data_dir: str, roots: list[str], explicit: bool) -> str:
+    """Try to make one dataset available; '' on success, else what is still needed.
+
+    ``explicit``: the user named this dataset, so missing inputs are errors rather than skips.
+    """
+    from nevis_bench.data import prepared
+    from nevis_bench.data.handlers import HandlerError, get_handler
+    from nevis_bench.data.tfds_source import TfdsSource
+
+    rebuild = args.force and bool(roots or args.download)  # --force only matters with something to rebuild from
+    if isinstance(source, TfdsSource):
+        spec = source.spec
+        if source.availability().available and not rebuild:
+            return ""
+        if spec.manual and roots:
+            folders = [os.path.expanduser(r) for r in roots]
+            folders = [f for r in folders for f in (r, os.path.join(r, spec.name))]
+            manual_dir = next((f for f in folders if all(os.path.exists(os.path.join(f, m)) for m in spec.manual_files)), None)
+            if manual_dir is None:
+                if explicit:
+                    raise _usage(f"{', '.join(spec.manual_files)} not found in {roots[0]}. {spec.manual}")
+                return spec.manual
+            print(f"{facts.key}: preparing {spec.name} with TFDS from the files in {manual_dir}", file=sys.stderr)
+            source.prepare(manual_dir=manual_dir)
+            return ""
+        if args.download and not spec.manual:
+            print(f"{facts.key}: downloading and preparing {spec.name} with TFDS", file=sys.stderr)
+            source.prepare()
+            return ""
+        return source.availability().how_to_get
+    handler = get_handler(source.name)
+    if source.dataset.ready and not rebuild:
+        return ""
+    if handler is None:
+        return source.availability().how_to_get
+    if roots:
+        search = [os.path.expanduser(r) for r in roots]
+        if not explicit and handler.missing_files([p for r in search for p in (r, os.path.join(r, handler.name))]):
+            return handler.how_to_get()
+    elif args.download:
+        search = [str(prepared.download_artefacts(handler, os.path.join(data_dir, "downloads", handler.name)))]
+    else:
+        if explicit:
+            raise _usage(f"{facts.key} is not prepared; {handler.how_to_get()}")
+        return handler.how_to_get()
+    print(f"{facts.key}: converting the original files with handler {handler.name}", file=sys.stderr)
+    try:
+        dataset = prepared.write_prepared(handler, search, data_dir, skip_corrupt=args.skip_corrupt, force=args.force)
+    except HandlerError as error:
+        if explicit:
+            raise
+        return f"{error}"
+    counts = dataset.metadata["counts"]
+    print(f"{facts.key}: prepared {sum(counts.values())} images {counts} in {dataset.path}", file=sys.stderr)
+    return ""
+
+
+def cmd_prepare(args) -> int:
+    from nevis_bench.data.handlers import HandlerError
+    from nevis_bench.data.prepared import PreparedError
+    from nevis_bench.stream import DataMissingError
+
+    if bool(args.name) == bool(args.stream):
+        raise _usage("give either a dataset NAME or --stream NAME")
+    data_dir = _data_dir(args)
+    roots = [args.source_dir] if args.source_dir else []
+    if args.source_dir and not os.path.isdir(os.path.expanduser(args.source_dir)):
+        raise _usage(f"--from {args.source_dir}: not a folder")
+    if args.name:
+        facts = resolve_dataset(args.name)
+        stream = _single_entry_stream(facts, data_dir, args.tfds_data_dir)
+        source = stream.entries[0].source
+        try:
+            still_needed = _make_available(facts, source, args, data_dir, roots, explicit=True)
+            if still_needed:
+                raise _usage(f"{facts.key} is not available: {still_needed}")
+            if not args.no_cache:
+                _cache(stream, facts.key, data_dir, args.image_size)
+                print(f"{facts.key}: task cache ready at image size {args.image_size}", file=sys.stderr)
+        except (HandlerError, PreparedError, DataMissingError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
+
+    from nevis_bench.data.cache import TaskCache
+    from nevis_bench.data.prepared import PreparedSource
+    from nevis_bench.data.tfds_source import TfdsSource
+    from nevis_bench.streams.catalog import DATASETS
+
+    stream = _stream(args.stream, data_dir, args.tfds_data_dir)
+    cache = TaskCache(data_dir)
+    missing = []
+    for key, (year, entry) in _first_years(stream, args.stop_year).items():
+        source = entry.source
+        if cache.get(key, source.fingerprint(args.image_size)) is not None and not args.force:
+            continue
+        try:
+            if key in DATASETS and isinstance(source, (PreparedSource, TfdsSource)):
+                still_needed = _make_available(DATASETS[key], source, args, data_dir, roots, explicit=False)
+            else:
+                availability = source.availability()
+                still_needed = "" if availability.available else availability.how_to_get
+            if not still_needed and not args.no_cache:
+                _cache(stream, key, data_dir, args.image_size)
+                print(f"{key}: task cache ready", file=sys.stderr)
+        except (HandlerError, PreparedError, DataMissingError) as error:
+            still_needed = str(error)
+        if still_needed:
+            missing.append(f"  - {entry.task.name} ({key}, {source.describe()}): {still_needed}")
+    if missing:
+        print(f"\n{len(missing)} dataset(s) of {stream.name} are still missing:\n" + "\n".join(missing), file=sys.stderr)
+        return 1
+    print(f"every dataset of {stream.name} is ready", file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from nevis_bench.data.cache import TaskCache
+    from nevis_bench.data.prepared import PreparedDataset, prepared_dir
+
+    data_dir = _data_dir(args)
+    facts = resolve_dataset(args.name)
+    source = _single_entry_stream(facts, data_dir, args.tfds_data_dir).entries[0].source
+    checked, problems = [], []
+    if facts.source.startswith("nevis:"):
+        dataset = PreparedDataset(prepared_dir(data_dir, facts.source.partition(":")[2]))
+        if dataset.ready:
+            found = dataset.verify()
+            problems += [f"prepared: {p}" for p in found]
+            checked.append(f"prepared dataset {dataset.path} ({sum(dataset.metadata['counts'].values())} images)")
+        elif dataset.path.exists():
+            problems.append(f"prepared: {dataset.path} is incomplete (status is not 'ready')")
+    cached = TaskCache(data_dir).get(facts.key, source.fingerprint(args.image_size))
+    if cached is not None:
+        problems += [f"cache: {p}" for p in cached.verify()]
+        checked.append(f"task cache {cached.path}")
+    if not checked and not problems:
+        print(f"nothing to verify for {facts.key}: neither prepared nor cached at image size {args.image_size} in {data_dir}", file=sys.stderr)
+        return 1
+    for item in checked:
+        print(f"checked {item}")
+    if problems:
+        print(f"{len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+        return 1
+    print(f"{facts.key}: OK, every hash matches")
+    return 0

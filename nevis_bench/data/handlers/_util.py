@@ -1,0 +1,96 @@
+"""Helpers the handlers share: the reference's random split draws, archive iteration, de-duplication."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pathlib
+import re
+import tarfile
+import zipfile
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+# Split fractions in the order the reference draws them: sorted by its split names
+# ("dev" < "dev-test" < "test" < "train"); the draw is np.random.RandomState(0).multinomial per example.
+ALL_DATA = (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))  # no official split
+FOR_TRAIN = (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))  # of the official train; official test kept
+TRAIN_AND_DEV_ONLY = (("dev", 0.20), ("train", 0.80))  # dev_test and test come from elsewhere
+TEST_AND_DEV_TEST = (("dev_test", 0.50), ("test", 0.50))  # a held-out domain split in halves
+
+IGNORED = re.compile(r"(^|/)(Thumbs\.db|\.DS_Store)$|(^|/)__MACOSX/")
+
+
+class CategoricalSplitter:
+    """Assigns consecutive examples to splits by independent categorical draws.
+
+    Example ``i`` (in the handler's deterministic order) goes to the split of the ``i``-th draw of
+    ``np.random.RandomState(seed).multinomial(1, fractions)``, exactly as the reference's
+    ``random_split_generator_into_splits_with_fractions``; the realised fractions are therefore
+    approximate. Draws are made in chunks, which gives the same sequence as one draw at a time.
+    """
+
+    def __init__(self, fractions: Sequence[tuple[str, float]], seed: int = 0, chunk: int = 4096):
+        self.names = [name for name, _ in fractions]
+        self.probabilities = [fraction for _, fraction in fractions]
+        if not np.isclose(sum(self.probabilities), 1.0):
+            raise ValueError(f"split fractions must sum to 1, got {fractions}")
+        self._state = np.random.RandomState(seed)
+        self._chunk = chunk
+        self._pending: list[int] = []
+
+    def next(self) -> str:
+        if not self._pending:
+            draws = self._state.multinomial(1, self.probabilities, size=self._chunk).argmax(axis=1)
+            self._pending = draws[::-1].tolist()
+        return self.names[self._pending.pop()]
+
+    def assign(self, count: int) -> list[str]:
+        return [self.next() for _ in range(count)]
+
+
+class Deduplicator:
+    """Drops examples whose decoded pixels and label were seen before (the reference's md5 rule)."""
+
+    def __init__(self):
+        self._seen: set[tuple[str, object]] = set()
+        self.removed = 0
+
+    def is_new(self, image: Image.Image, label) -> bool:
+        key = (hashlib.md5(image.tobytes()).hexdigest(), label if isinstance(label, int) else tuple(label))
+        if key in self._seen:
+            self.removed += 1
+            return False
+        self._seen.add(key)
+        return True
+
+
+def iter_tar(path: pathlib.Path | io.IOBase, keep: Callable[[str], bool] = lambda name: True) -> Iterator[tuple[str, bytes]]:
+    """(member name, bytes) of the regular files of a tar archive, in archive order, streaming."""
+    opened = tarfile.open(path, "r|*") if isinstance(path, (str, pathlib.Path)) else tarfile.open(fileobj=path, mode="r|*")
+    with opened as archive:
+        for member in archive:
+            if not member.isfile() or IGNORED.search(member.name) or not keep(member.name):
+                continue
+            handle = archive.extractfile(member)
+            if handle is not None:
+                yield member.name, handle.read()
+
+
+def tar_names(path: pathlib.Path) -> list[str]:
+    """Names of the regular files of a tar archive, in archive order."""
+    with tarfile.open(path, "r|*") as archive:
+        return [m.name for m in archive if m.isfile() and not IGNORED.search(m.name)]
+
+
+def zip_names(archive: zipfile.ZipFile) -> list[str]:
+    """Sorted file names of a zip archive (the reference iterates zips in sorted name order)."""
+    return sorted(n for n in archive.namelist() if not n.endswith("/") and not IGNORED.search(n))
+
+
+def parent_name(path: str) -> str:
+    """The name of the folder that holds ``path`` (``a/b/c.png`` -> ``b``)."""
+    parts = path.rstrip("/").split("/")
+    return parts[-2] if len(parts) >= 2 else ""
