@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _faces, _objects, _scenes, _xray
-from ._core import F32, Sprites, col, composite, crops, grid, hsv_to_rgb, make_rng, random_affine, to_channels
+from ._core import F32, Sprites, composite, crops, grid, hsv_to_rgb, make_rng, random_affine, to_channels
 
 SCENE_TASKS = {"iaprtc_12", "sun_attribute"}
 FACE_ATTRIBUTES = (

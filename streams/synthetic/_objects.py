@@ -19,8 +19,8 @@ import numpy as np
 
 from . import _parts
 from ._core import (
-    F32, Sprites, box_blur3, col, composite, crops, grid, hsv_to_rgb, lowpass_noise, make_rng,
-    band_noise, random_affine, to_channels,
+    F32, Sprites, affine, band_noise, box_blur3, col, composite, crops, elastic_field, grid, hsv_to_rgb,
+    lowpass_noise, make_rng, random_affine, to_channels,
 )
 
 GROUPS, MEMBERS = 48, 25
@@ -323,18 +323,31 @@ class ObjectTask:
     occlude: float
     bg_kinds: tuple  # which background kinds (index % 4) may be used
     domains: tuple = ("photo",)
+    distract: float = 0.3
 
     def render(self, labels, rng, split, **_):
         n, s = len(labels), self.image_size
         pose = rng.integers(0, POSES, n)
-        a = random_affine(rng, n, rot=self.rot, scale=self.scale, shift=self.shift, aspect=0.12, flip=True)
-        rgba = self.sprites.sample(labels * POSES + pose, a, s)
-        rgba[..., :3] = colour_jitter(rng, rgba[..., :3], 0.12)
+        a = random_affine(rng, n, rot=self.rot, scale=self.scale, shift=self.shift, shear=0.1, aspect=0.15, flip=True)
+        rgba = self.sprites.sample(labels * POSES + pose, a, s, elastic_field(rng, n, s, 0.035))
+        rgba[..., :3] = colour_jitter(rng, rgba[..., :3], 0.15)
         kinds = np.asarray(self.bg_kinds)
         bank = self.backgrounds
         sel = np.concatenate([np.arange(k, len(bank), 4) for k in kinds])
         img = crops(rng, bank[np.sort(sel)], n, s)
         img = img * rng.uniform(0.75, 1.1, (n, 1, 1, 1)).astype(F32)
+        # a small distractor object (another class of the task) behind, off-centre, in some images
+        dis = np.nonzero(rng.random(n) < self.distract)[0]
+        if len(dis):
+            other = rng.integers(0, self.sprites.shape[0], len(dis))
+            side = np.where(rng.random(len(dis)) < 0.5, -1.0, 1.0)
+            ad = affine(rng.uniform(-0.5, 0.5, len(dis)), rng.uniform(0.25, 0.4, len(dis)), side * rng.uniform(0.6, 0.85, len(dis)),
+                        rng.uniform(-0.7, 0.7, len(dis)))
+            drgba = self.sprites.sample(other, ad, s)
+            drgba[..., 3] *= F32(0.9)
+            sub = img[dis]
+            composite(sub, drgba)
+            img[dis] = sub
         composite(img, rgba)
         if self.occlude > 0:
             yy, xx = grid(s)

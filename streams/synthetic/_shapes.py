@@ -13,11 +13,11 @@ import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from . import _objects, _ocr, _parts
 from ._core import (
-    F32, Sprites, band_noise, blur, col, composite, crops, elastic_field, grid, hsv_to_rgb, make_rng,
+    F32, Sprites, band_noise, blur, col, composite, crops, elastic_field, grid, make_rng,
     random_affine, to_channels,
 )
 

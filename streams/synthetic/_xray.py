@@ -21,7 +21,7 @@ from ._core import F32, band_noise, col, grid, lowpass_noise, make_rng
 
 LESIONS = (
     "opacity", "nodules", "cavity", "ground_glass", "effusion", "mass", "cardiomegaly", "interstitial",
-    "pneumothorax", "consolidation", "calcification", "apical",
+    "pneumothorax", "consolidation", "calcification", "apical", "edema", "emphysema", "fibrosis", "hernia",
 )
 TASK_LESIONS = {
     "pneumonia_chest_x_ray": ("opacity",),
@@ -122,6 +122,18 @@ def add_lesion(img, g, kind: str, rng, idx, size: int, severity):
     elif kind == "interstitial":
         streak = band_noise(rng, n, size, 9.0, 0.3, np.full(n, np.pi / 2), 0.35)
         add = F32(0.12) * np.clip(streak, 0, None) * lungs
+    elif kind == "edema":  # bilateral haze around the hila ("butterfly")
+        add = np.zeros_like(X)
+        for s_ in (-1.0, 1.0):
+            add = add + _soft(np.sqrt(((X - s_ * 0.2) / 0.2) ** 2 + ((Y - 0.05) / 0.3) ** 2) - 1.0, size, 6.0)
+        add = F32(0.2) * np.minimum(add, 1.0) * lungs
+    elif kind == "emphysema":  # hyperlucent, enlarged lungs
+        add = F32(-0.12) * lungs
+    elif kind == "fibrosis":  # reticular lines at the lung bases
+        net = np.abs(band_noise(rng, n, size, 10.0, 0.3)) < 0.35
+        add = F32(0.18) * net * lungs * np.clip((Y - 0.05) * 4.0, 0, 1)
+    elif kind == "hernia":  # a round opacity behind the heart at the base
+        add = F32(0.3) * _soft(np.sqrt((X + 0.05) ** 2 + (Y - 0.42) ** 2) - 0.09, size, 1.5)
     else:  # pneumothorax: a dark rim without lung markings
         rim = np.clip((side[:, None, None] * X - 0.45) * 8.0, 0, 1)
         add = F32(-0.15) * rim * lungs

@@ -38,7 +38,7 @@ from nevis_bench.protocol import MULTI_LABEL, SINGLE_LABEL
 
 from ._core import CHUNK, SPLITS, balanced_labels, make_rng, to_uint8
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 _FAMILY_MODULES = {
     "ocr": "_ocr",
