@@ -50,7 +50,7 @@ class FinetunePrevLearner:
         return predict_with(model, self.config, event, ctx)
 
 
-@LEARNERS.register("finetune_prev", FinetunePrevConfig)
+@LEARNERS.register("finetune_prev", FinetunePrevConfig, test_overrides={"max_steps": 12, "min_steps": 4})
 def make_finetune_prev(config: FinetunePrevConfig) -> FinetunePrevLearner:
     """Initialise from the previous task's parameters; one head per task key (the reference's Previous)."""
     return FinetunePrevLearner(config)

@@ -45,7 +45,7 @@ class IndependentLearner:
         return predict_with(model, self.config, event, ctx)
 
 
-@LEARNERS.register("independent", IndependentConfig)
+@LEARNERS.register("independent", IndependentConfig, test_overrides={"max_steps": 12, "min_steps": 4})
 def make_independent(config: IndependentConfig) -> IndependentLearner:
     """A fresh model per task (the reference's Independent)."""
     return IndependentLearner(config)

@@ -33,6 +33,7 @@ class Entry(Generic[T]):
     config_class: type | None  # dataclass of hyperparameters, or None
     summary: str
     module: str
+    test_overrides: dict  # small hyperparameters for the conformance kit in the test suite
 
 
 class Registry(Generic[T]):
@@ -42,8 +43,12 @@ class Registry(Generic[T]):
         self._entries: dict[str, Entry[T]] = {}
         self._loaded = False
 
-    def register(self, name: str, config_class: type | None = None):
-        """Decorator: ``@LEARNERS.register("name", ConfigDataclass)`` on a factory ``f(config)``."""
+    def register(self, name: str, config_class: type | None = None, test_overrides: dict | None = None):
+        """Decorator: ``@LEARNERS.register("name", ConfigDataclass)`` on a factory ``f(config)``.
+
+        ``test_overrides``: hyperparameters that make the learner quick enough for the conformance
+        kit in the test suite (e.g. a small step budget); the suite runs every learner with them.
+        """
         if config_class is not None and not dataclasses.is_dataclass(config_class):
             raise TypeError(f"{self.what} {name!r}: config_class must be a dataclass")
 
@@ -57,7 +62,7 @@ class Registry(Generic[T]):
                 )
             doc = inspect.getdoc(factory) or ""
             summary = doc.strip().splitlines()[0] if doc.strip() else ""
-            self._entries[name] = Entry(name, factory, config_class, summary, module)
+            self._entries[name] = Entry(name, factory, config_class, summary, module, dict(test_overrides or {}))
             return factory
 
         return decorator

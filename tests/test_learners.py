@@ -3,10 +3,8 @@ import pytest
 from nevis_bench import runner
 from nevis_bench.registry import LEARNERS
 from nevis_bench.testing import check_learner
-from tests.helpers import TINY_BUDGET, run_values
+from tests.helpers import run_values
 
-# Learner-specific small budgets for the conformance kit; learners not listed run with defaults.
-KIT_OVERRIDES = {"independent": TINY_BUDGET, "finetune_prev": TINY_BUDGET}
 
 
 # Learners whose training loop checkpoints inside a train event (the kit then resumes mid-event).
@@ -15,7 +13,7 @@ CHECKPOINT_INSIDE_EVENTS = {"independent", "finetune_prev"}
 
 @pytest.mark.parametrize("name", LEARNERS.names())
 def test_every_registered_learner_passes_the_conformance_kit(name, tmp_path, data_dir):
-    report = check_learner(name, tmp_path, overrides=KIT_OVERRIDES.get(name, {}), data_dir=data_dir)
+    report = check_learner(name, tmp_path, overrides=LEARNERS.get(name).test_overrides, data_dir=data_dir)
     assert report.events == 6
     if name in CHECKPOINT_INSIDE_EVENTS:
         assert report.resumed_mid_event and report.within_event_checkpoints == 1
