@@ -15,6 +15,8 @@ SUBCOMMAND_MODULES = (
     "nevis_bench.cli_run",
     "nevis_bench.reports.cli",
     "nevis_bench.cli_data",
+    "nevis_bench.cli_encoders",
+    "nevis_bench.sweep",
 )
 
 

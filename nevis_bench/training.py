@@ -11,12 +11,20 @@ ours does, which is the behaviour its code describes.)
 Step budget per task, by rule rather than per dataset: ``epochs`` passes over the training split,
 clipped to ``[min_steps, max_steps]``.
 
+GPU execution (all options of :class:`RecipeConfig`, off by default so CPU results are unchanged):
+``precision="bf16"`` runs forward and loss under bf16 autocast (weights, optimiser and batch-norm
+statistics stay fp32); ``channels_last`` stores weights and inputs in NHWC memory format;
+``compile`` trains through ``torch.compile``; ``prefetch`` batches are built ahead in a background
+thread (pinned host memory and asynchronous copies on CUDA). FLOPs are counted in the model's own
+shapes on the meta device, so none of these options changes the counts.
+
 Compute: every optimisation step costs the counted forward+backward FLOPs of one batch; every
 validation costs the counted forward FLOPs of the dev split. Both are ``train`` FLOPs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass
@@ -29,13 +37,16 @@ from torch import nn
 
 from nevis_bench import metrics
 from nevis_bench.context import LearnerContext
-from nevis_bench.data.loader import AugmentConfig, TrainBatches, eval_batches
+from nevis_bench.data.loader import AugmentConfig, TrainBatches, eval_batches, step_batches
 from nevis_bench.models import parameter_bytes, parameter_count
 from nevis_bench.protocol import MULTI_LABEL, Predictions, TaskInfo
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the task and what to change."""
+
+
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -58,8 +69,16 @@ class RecipeConfig:
     crop_scale_min: float = 0.35
     flip: bool = True
     eval_batch_size: int = 256
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast of forward and loss; CUDA or CPU)
+    channels_last: bool = False  # NHWC memory format for weights and inputs (faster convolutions on GPUs)
+    compile: bool = False  # train through torch.compile (first steps pay the compilation)
+    prefetch: int = 2  # batches built ahead in a background thread; 0: synchronous (same results)
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.prefetch < 0:
+            raise ValueError("prefetch must be >= 0")
         if self.learning_rate <= 0 or self.batch_size <= 0 or self.epochs <= 0:
             raise ValueError("learning_rate, batch_size and epochs must be positive")
         if not 0 <= self.label_smoothing < 1:
@@ -82,6 +101,39 @@ def step_budget(recipe: RecipeConfig, num_train: int) -> int:
     return int(min(max(steps, recipe.min_steps), recipe.max_steps))
 
 
+def autocast(recipe, device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when ``recipe.precision == "bf16"``; nothing otherwise."""
+    if getattr(recipe, "precision", "fp32") == "bf16":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_model(model: nn.Module, recipe, device) -> nn.Module:
+    """Move ``model`` to ``device`` (and NHWC when ``channels_last``); returns what to call for training.
+
+    With ``compile`` the returned module is ``torch.compile(model)``, sharing ``model``'s parameters;
+    keep using ``model`` itself for ``state_dict`` and FLOP counting.
+    """
+    model.to(device)
+    if getattr(recipe, "channels_last", False):
+        model.to(memory_format=torch.channels_last)
+    if getattr(recipe, "compile", False):
+        return torch.compile(model)
+    return model
+
+
+def to_device(x: torch.Tensor, device, recipe=None) -> torch.Tensor:
+    """An input batch on ``device`` (asynchronous copy from pinned memory), NHWC if asked."""
+    x = x.to(device, non_blocking=True)
+    if recipe is not None and getattr(recipe, "channels_last", False) and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _pin(x: torch.Tensor, device) -> torch.Tensor:
+    return x.pin_memory() if torch.device(device).type == "cuda" else x
+
+
 def learning_rate_at(step: int, total: int, warmup: int, peak: float) -> float:
     if warmup > 0 and step < warmup:
         return peak * (step + 1) / warmup
@@ -100,6 +152,7 @@ def loss_function(task: TaskInfo, label_smoothing: float):
 
 
 def scores_from_logits(task: TaskInfo, logits: torch.Tensor) -> np.ndarray:
+    logits = logits.float()  # bf16 autocast gives bf16 logits
     probabilities = torch.sigmoid(logits) if task.kind == MULTI_LABEL else torch.softmax(logits, dim=1)
     return probabilities.double().cpu().numpy()
 
@@ -119,7 +172,9 @@ def evaluate_error(model: nn.Module, task: TaskInfo, split, recipe: RecipeConfig
     model.eval()
     scores, targets = [], []
     for _, x, y in eval_batches(split, recipe.eval_batch_size, recipe.input_size):
-        scores.append(scores_from_logits(task, model(x.to(device))))
+        with autocast(recipe, device):
+            logits = model(to_device(_pin(x, device), device, recipe))
+        scores.append(scores_from_logits(task, logits))
         targets.append(y.numpy())
     model.train()
     scores = np.concatenate(scores)
@@ -154,7 +209,8 @@ def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeCon
     needed to continue exactly (weights, optimiser, best state, counters).
     """
     device = ctx.device
-    model.to(device).train()
+    forward = prepare_model(model, recipe, device)
+    model.train()
     train = ctx.data.split(task.key, "train")
     dev = ctx.data.split(task.key, "dev")
     batches = TrainBatches(train, recipe.batch_size, recipe.augment, seed=ctx.rng_seed(tag, "batches"))
@@ -179,6 +235,7 @@ def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeCon
 
     bar = ctx.progress_bar(total, f"train {task.key}", initial=step)
     resumed_at = step if resume is not None else None
+    feed = step_batches(batches, step, total, getattr(recipe, "prefetch", 0), torch.device(device).type == "cuda")
     try:
         while step <= total:
             if step != resumed_at and ctx.checkpoint_due(step):
@@ -187,7 +244,7 @@ def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeCon
                     "best_error": best_error, "best_state": best_state, "bad": bad, "validations": validations,
                 })
             if step % eval_period == 0 or step == total:
-                error = evaluate_error(model, task, dev, recipe, device)
+                error = evaluate_error(forward, task, dev, recipe, device)
                 validations += 1
                 if error < best_error:
                     best_error, best_state, bad = error, copy.deepcopy(model.state_dict()), 0
@@ -201,8 +258,10 @@ def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeCon
             lr = learning_rate_at(step, total, warmup, recipe.learning_rate)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y = batches.batch(step)
-            loss = loss_fn(model(x.to(device, non_blocking=True)), y.to(device, non_blocking=True))
+            batch_step, x, y = next(feed)
+            assert batch_step == step, (batch_step, step)
+            with autocast(recipe, device):
+                loss = loss_fn(forward(to_device(x, device, recipe)), y.to(device, non_blocking=True))
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {step} of task {task.key!r} (learning rate {lr:.3g}); "
@@ -214,6 +273,7 @@ def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeCon
             step += 1
             bar.update(1)
     finally:
+        feed.close()
         bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -228,9 +288,13 @@ def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeCon
 
 def predict_batches(model: nn.Module, task: TaskInfo, split, recipe: RecipeConfig, device) -> Iterator[Predictions]:
     model.to(device).eval()
+    if getattr(recipe, "channels_last", False):
+        model.to(memory_format=torch.channels_last)
     with torch.no_grad():
         for indices, x, _ in eval_batches(split, recipe.eval_batch_size, recipe.input_size):
-            yield Predictions(indices=indices, scores=scores_from_logits(task, model(x.to(device))))
+            with autocast(recipe, device):
+                logits = model(to_device(_pin(x, device), device, recipe))
+            yield Predictions(indices=indices, scores=scores_from_logits(task, logits))
 
 
 def model_usage(model: nn.Module) -> dict[str, int]:

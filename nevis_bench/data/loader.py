@@ -139,3 +139,112 @@ def eval_batches(split: SplitData, batch_size: int, input_size: int) -> Iterator
         indices = np.arange(start, min(start + batch_size, n))
         images, labels = split.take(indices)
         yield indices, center_square_resize(to_model_input(images), input_size), _labels_tensor(labels)
+
+
+class PrefetchingBatches:
+    """The batches of steps ``start, start+1, ...`` of a :class:`TrainBatches`, made ahead in a thread.
+
+    A background thread builds up to ``depth`` batches ahead of the training loop (reading the task
+    cache, decoding, augmenting; torch's kernels release the GIL), optionally in pinned host memory
+    so the copy to the GPU can be asynchronous (``non_blocking=True``). Batches are a pure function of
+    (seed, step), so the results equal the synchronous loader's exactly. TensorFlow is never involved:
+    the thread only reads the task cache's memory maps.
+
+    Use as an iterator of ``(step, x, y)`` and call :meth:`close` (or use ``with``) when done early.
+    """
+
+    def __init__(self, batches: TrainBatches, start: int, stop: int, depth: int = 2, pin_memory: bool = False):
+        import queue
+        import threading
+
+        self.batches, self.start, self.stop = batches, start, stop
+        self.pin_memory = pin_memory
+        self._queue: "queue.Queue" = queue.Queue(maxsize=max(1, depth))
+        self._closed = threading.Event()
+        self._next = start
+        self._thread = threading.Thread(target=self._work, name="nevis-bench-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for step in range(self.start, self.stop):
+                if self._closed.is_set():
+                    return
+                x, y = self.batches.batch(step)
+                if self.pin_memory:
+                    x, y = x.pin_memory(), y.pin_memory()
+                if not self._put((step, x, y, None)):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put((None, None, None, error))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[int, torch.Tensor, torch.Tensor]:
+        if self._next >= self.stop:
+            raise StopIteration
+        step, x, y, error = self._queue.get()
+        if error is not None:
+            self.close()
+            raise error
+        assert step == self._next, (step, self._next)
+        self._next += 1
+        return step, x, y
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=10)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SynchronousBatches:
+    """The same interface as :class:`PrefetchingBatches`, building each batch when asked."""
+
+    def __init__(self, batches: TrainBatches, start: int, stop: int, pin_memory: bool = False):
+        self.batches, self._next, self.stop, self.pin_memory = batches, start, stop, pin_memory
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[int, torch.Tensor, torch.Tensor]:
+        if self._next >= self.stop:
+            raise StopIteration
+        step = self._next
+        x, y = self.batches.batch(step)
+        if self.pin_memory:
+            x, y = x.pin_memory(), y.pin_memory()
+        self._next += 1
+        return step, x, y
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def step_batches(batches: TrainBatches, start: int, stop: int, prefetch: int = 0, pin_memory: bool = False):
+    """Batches of steps ``[start, stop)``: prefetched ``prefetch`` ahead in a thread, or synchronous (0)."""
+    if prefetch > 0:
+        return PrefetchingBatches(batches, start, stop, prefetch, pin_memory)
+    return SynchronousBatches(batches, start, stop, pin_memory)

@@ -1,0 +1,175 @@
+"""``nevis-bench pretrain``, ``nevis-bench encoders`` and ``nevis-bench compare-encoders``.
+
+* ``pretrain --stream NAME [--steps N] [--backbone small_convnet] -o ckpt.pt``: train a backbone on
+  the tasks of a source stream (:mod:`nevis_bench.pretrain`); load it as encoder ``file:ckpt.pt``.
+* ``encoders``: list the registered encoder names.
+* ``compare-encoders --encoders A,B --learners L1,L2 --stream NAME``: one run per (encoder, learner)
+  (each learner must take an ``encoder`` setting), then an encoder x learner table of average error
+  and headline FLOPs (``compare_encoders.csv`` / ``.md`` / ``.tex``) and a figure
+  (``compare_encoders.png``, error against headline FLOPs) in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import pandas as pd
+
+
+def _options(items: list[str]) -> dict:
+    from nevis_bench.config import parse_value
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            from nevis_bench.cli import UsageError
+
+            raise UsageError(f"expected KEY=VALUE, got {item!r}")
+        out[key] = parse_value(value)
+    return out
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from nevis_bench.config import default_data_dir
+    from nevis_bench.pretrain import pretrain
+
+    info = pretrain(
+        args.stream, args.output, args.data_dir or default_data_dir(), steps=args.steps, backbone=args.backbone,
+        input_size=args.input_size, image_size=args.image_size, learning_rate=args.learning_rate, seed=args.seed,
+        stream_options=_options(args.stream_option), tasks=args.task or None, progress=not args.quiet,
+    )
+    print(json.dumps(info, indent=1))
+    print(f"load it as encoder file:{info['output']}")
+    return 0
+
+
+def cmd_encoders(args: argparse.Namespace) -> int:
+    from nevis_bench.encoders import ENCODERS
+
+    for name in sorted(ENCODERS):
+        print(name)
+    print("file:<checkpoint from `nevis-bench pretrain`>")
+    return 0
+
+
+def compare_encoders(encoders: list[str], learners: list[str], stream: str, out_dir, runs_dir, data_dir,
+                     stream_options: dict | None = None, learner_config: dict | None = None,
+                     encoder_weights: str | None = None, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+    """Run every (encoder, learner) pair and write the table and figure; returns the table."""
+    from nevis_bench import runner
+    from nevis_bench.records import read_run
+    from nevis_bench.reports.formatting import write_table
+    from nevis_bench.reports.tables import runs_table
+
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for encoder in encoders:
+        for learner in learners:
+            config = {**(learner_config or {}), "encoder": encoder}
+            if encoder_weights:
+                config["encoder_weights"] = encoder_weights
+            name = f"{stream}-{learner}-{encoder}".replace(":", "_").replace("/", "_")[:120] + f"-s{seed}"
+            run_path = pathlib.Path(runs_dir) / name
+            if not (run_path / "summary.json").exists():
+                run_dir, evaluator = runner.start({
+                    "stream": stream, "learner": learner, "runs_dir": str(runs_dir), "data_dir": str(data_dir),
+                    "run_name": name, "progress": progress, "seed": seed, "learner_config": config,
+                    "stream_options": dict(stream_options or {}),
+                })
+                evaluator.run()
+                run_path = run_dir.path
+            row = runs_table([read_run(run_path)], {read_run(run_path).path: name}).iloc[0]
+            rows.append({"encoder": encoder, "learner": learner, "average_error": row["average_error"],
+                         "headline_flops": row["headline_flops"], "inference_flops": row["inference_flops"],
+                         "run": name})
+    table = pd.DataFrame(rows)
+    write_table(table, out, "compare_encoders")
+    (out / "compare_encoders.png").write_bytes(_figure(table, stream))
+    return table
+
+
+def _figure(table: pd.DataFrame, stream: str) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nevis_bench.reports.figures import series_colours
+
+    colours = series_colours(sorted(table["encoder"].unique()))
+    markers = dict(zip(sorted(table["learner"].unique()), "osD^v<>pP*X"))
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for _, r in table.iterrows():
+        ax.scatter(r["headline_flops"], r["average_error"], color=colours[r["encoder"]],
+                   marker=markers[r["learner"]], s=50)
+    for enc, c in colours.items():
+        ax.scatter([], [], color=c, label=f"encoder {enc}")
+    for lrn, m in markers.items():
+        ax.scatter([], [], color="grey", marker=m, label=f"learner {lrn}")
+    ax.set_xscale("log")
+    ax.set_xlabel("headline FLOPs (train + search + selection)")
+    ax.set_ylabel("average error")
+    ax.set_title(f"encoders x learners on {stream}")
+    ax.legend(fontsize=7)
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nevis_bench.config import default_data_dir
+
+    table = compare_encoders(
+        [e for e in args.encoders.split(",") if e], [l for l in args.learners.split(",") if l], args.stream,
+        args.out, args.runs_dir, args.data_dir or default_data_dir(), stream_options=_options(args.stream_option),
+        learner_config=_options(args.override), encoder_weights=args.encoder_weights, seed=args.seed,
+        progress=not args.quiet,
+    )
+    from nevis_bench.reports.formatting import to_markdown
+
+    print(to_markdown(table))
+    print(f"wrote {args.out}/compare_encoders.{{csv,md,tex,png}}")
+    return 0
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser("pretrain", help="train an encoder backbone on a source stream and save it")
+    p.add_argument("--stream", required=True)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--backbone", default="small_convnet")
+    p.add_argument("--input-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=32, help="stored image size in the task cache")
+    p.add_argument("--learning-rate", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--task", action="append", default=[], help="only these task keys (repeatable)")
+    p.add_argument("--stream-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--data-dir")
+    p.add_argument("-o", "--output", required=True, help="checkpoint path (.pt)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_pretrain)
+
+    e = subparsers.add_parser("encoders", help="list encoder names")
+    e.set_defaults(func=cmd_encoders)
+
+    c = subparsers.add_parser("compare-encoders", help="run encoder x learner pairs; table + figure")
+    c.add_argument("--encoders", required=True, help="comma-separated encoder names (file:PATH allowed)")
+    c.add_argument("--learners", required=True, help="comma-separated learners that take an `encoder` setting")
+    c.add_argument("--stream", required=True)
+    c.add_argument("--stream-option", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="learner setting applied to every learner")
+    c.add_argument("--encoder-weights", help="weights file for every encoder (torchvision names)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--runs-dir", default="runs")
+    c.add_argument("--data-dir")
+    c.add_argument("--out", default="results/compare_encoders")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_compare)
