@@ -31,7 +31,7 @@ from nevis_bench.config import RunConfig, config_id
 from nevis_bench.context import LearnerContext, RunInterrupted
 from nevis_bench.flops import FlopCounter
 from nevis_bench.protocol import MULTI_LABEL, Learner, PredictEvent, Predictions, ResourceUsage, TrainEvent
-from nevis_bench.run_dir import EVENTS_SCHEMA_VERSION, RunDirectory
+from nevis_bench.run_dir import EVENTS_SCHEMA_VERSION, RunDirectory, clean_json
 from nevis_bench.stream import Stream, StreamData
 
 CHECKPOINT_VERSION = 1
@@ -95,6 +95,7 @@ class Evaluator:
         self.events = stream.events(config.effective_stop_year, config.predict_split, config.final_eval)
         self.data = StreamData(stream, config.effective_stop_year, config.data_dir, config.image_size)
         self.flops = FlopCounter()
+        self.records: list[dict[str, Any]] = []
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -155,7 +156,7 @@ class Evaluator:
             "predict_split": config.predict_split,
             "stop_year": config.effective_stop_year,
             "num_events_planned": len(self.events),
-            **metrics.summarize(self.run_dir.read_events()),
+            **metrics.summarize(self.records),
         }
 
     def run(self) -> str:
@@ -163,6 +164,7 @@ class Evaluator:
         self.data.check_available()
         completed, state, totals, within_event = self._restore()
         self.run_dir.truncate_events(completed)
+        self.records = self.run_dir.read_events()  # kept in memory: the summary is rebuilt after every event
         self.run_dir.write_summary(self.summary("running"))
         try:
             with self._signals():
@@ -200,6 +202,7 @@ class Evaluator:
                     cumulative_flops_inference=totals.cumulative_flops_inference,
                 )
                 self.run_dir.append_event(record)
+                self.records.append(clean_json(record))
                 self._save(event.index + 1, state, totals)
                 self.run_dir.write_summary(self.summary("running"))
                 self.run_dir.scalars(record)
