@@ -15,7 +15,9 @@ GPU execution (all options of :class:`RecipeConfig`, off by default so CPU resul
 ``precision="bf16"`` runs forward and loss under bf16 autocast (weights, optimiser and batch-norm
 statistics stay fp32); ``channels_last`` stores weights and inputs in NHWC memory format;
 ``compile`` trains through ``torch.compile``; ``prefetch`` batches are built ahead in a background
-thread (pinned host memory and asynchronous copies on CUDA). FLOPs are counted in the model's own
+thread (pinned host memory and asynchronous copies on CUDA). By default prefetching is on for CUDA
+and off on CPU: there the thread competes with torch's intra-op threads for the same cores, and on
+2 cores it made training 1.2-1.3x slower than building each batch in the loop (scripts/bench_core.py). FLOPs are counted in the model's own
 shapes on the meta device, so none of these options changes the counts.
 
 Compute: every optimisation step costs the counted forward+backward FLOPs of one batch; every
@@ -72,12 +74,13 @@ class RecipeConfig:
     precision: str = "fp32"  # "fp32" or "bf16" (autocast of forward and loss; CUDA or CPU)
     channels_last: bool = False  # NHWC memory format for weights and inputs (faster convolutions on GPUs)
     compile: bool = False  # train through torch.compile (first steps pay the compilation)
-    prefetch: int = 2  # batches built ahead in a background thread; 0: synchronous (same results)
+    prefetch: int | None = None  # batches built ahead in a background thread; 0: synchronous (same
+    # results); None: 2 on CUDA, 0 on CPU (see the module docstring)
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.prefetch < 0:
+        if self.prefetch is not None and self.prefetch < 0:
             raise ValueError("prefetch must be >= 0")
         if self.learning_rate <= 0 or self.batch_size <= 0 or self.epochs <= 0:
             raise ValueError("learning_rate, batch_size and epochs must be positive")
@@ -99,6 +102,14 @@ class RecipeConfig:
 def step_budget(recipe: RecipeConfig, num_train: int) -> int:
     steps = math.ceil(recipe.epochs * num_train / min(recipe.batch_size, num_train))
     return int(min(max(steps, recipe.min_steps), recipe.max_steps))
+
+
+def prefetch_depth(recipe, on_cuda: bool) -> int:
+    """Batches to build ahead: ``recipe.prefetch`` when set, else 2 on CUDA and 0 (synchronous) on CPU."""
+    depth = getattr(recipe, "prefetch", None)
+    if depth is None:
+        return 2 if on_cuda else 0
+    return depth
 
 
 def autocast(recipe, device) -> contextlib.AbstractContextManager:
@@ -235,7 +246,8 @@ def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeCon
 
     bar = ctx.progress_bar(total, f"train {task.key}", initial=step)
     resumed_at = step if resume is not None else None
-    feed = step_batches(batches, step, total, getattr(recipe, "prefetch", 0), torch.device(device).type == "cuda")
+    on_cuda = torch.device(device).type == "cuda"
+    feed = step_batches(batches, step, total, prefetch_depth(recipe, on_cuda), on_cuda)
     try:
         while step <= total:
             if step != resumed_at and ctx.checkpoint_due(step):

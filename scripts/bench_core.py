@@ -160,7 +160,9 @@ def cache_throughput(evaluator) -> dict[str, float]:
 
 def default_run_seconds() -> tuple[float, str]:
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "NEVIS_BENCH_DATA_DIR": os.path.join(folder, "data")}
+        # The console script of this interpreter's environment, also when that is not on PATH.
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        env = {**os.environ, "PATH": path, "NEVIS_BENCH_DATA_DIR": os.path.join(folder, "data")}
         start = time.perf_counter()
         result = subprocess.run(["nevis-bench", "run", "--quiet"], cwd=folder, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
