@@ -1,10 +1,21 @@
-"""Acceptance tests of the ``curl`` learner (supervised CURL on frozen features)."""
+"""Acceptance tests of the ``curl`` learner (supervised CURL on frozen features; unsupervised mode with
+dynamic expansion)."""
 
+import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from nevis_bench import runner
 from nevis_bench.checkpoint import load as load_checkpoint
+from nevis_bench.checkpoint import round_trip
+from nevis_bench.context import LearnerContext
+from nevis_bench.flops import FlopCounter
+from nevis_bench.learners import curl
 from nevis_bench.learners.curl import CurlNet
+from nevis_bench.protocol import PredictEvent, TrainEvent
+from nevis_bench.registry import STREAMS
+from nevis_bench.stream import StreamData
+from nevis_bench.testing import _states_equal, check_learner
 
 # A CPU-sized budget that still lets the generative model become class-specific: at 150 steps a task
 # the replayed samples were classified as their component at near chance (0.40 on 4 classes after the
@@ -70,3 +81,76 @@ def test_prior_matching_sets_each_prior_to_the_moments_of_its_aggregate_posterio
                 return (torch.log(ps / s) + (s ** 2 + (m - pm) ** 2) / (2 * ps ** 2) - 0.5).sum(-1).mean()
             best = avg_kl(pmu[row], psig[row])
             assert best < avg_kl(pmu[row] + 0.1, psig[row]) and best < avg_kl(pmu[row], psig[row] * 1.2)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Unsupervised mode with dynamic expansion (mode="unsupervised")
+# ---------------------------------------------------------------------------------------------------
+
+UNSUP = {"mode": "unsupervised", "shared_label_space": True, "steps": 300, "hidden": 64, "latent": 16,
+         "batch_size": 32}
+ORDER = [0, 1, 2, 1]  # three tasks of 4 new classes each, then a repeat of the second
+
+
+@pytest.fixture(scope="module")
+def split_data(tmp_path_factory):
+    stream = STREAMS.get("synthetic-class-incremental").factory(tasks=3)  # 3 x 4 classes, labels 0..11
+    data = StreamData(stream, 2020, tmp_path_factory.mktemp("curl-unsup-data"), 32)
+    data.prepare(progress=False)
+    return stream, data
+
+
+def _unsupervised_run(stream, data, order, **overrides):
+    learner, flops = curl.CurlLearner(curl.CurlConfig(**{**UNSUP, **overrides})), FlopCounter()
+    state, usages, active = learner.init(), [], []
+    for i, t in enumerate(order):
+        ctx = LearnerContext(data=data, device=torch.device("cpu"), seed=0, event_index=2 * i, flops=flops)
+        state, usage = learner.train(TrainEvent(2 * i, stream.entries[t].task), state, ctx)
+        usages.append(usage)
+        active.append(state["n_active"])
+    correct = total = 0
+    for t in sorted(set(order)):  # task-agnostic over the 12 classes: chance is 1/12
+        task = stream.entries[t].task
+        ctx = LearnerContext(data=data, device=torch.device("cpu"), seed=0, event_index=99, flops=flops)
+        batches, _ = learner.predict(PredictEvent(99, task, "dev_test"), state, ctx)
+        scores = torch.cat([torch.as_tensor(b.scores) for b in batches])
+        labels = torch.as_tensor(data.split(task.key, "dev_test").labels)
+        correct, total = correct + int((scores.argmax(1) == labels).sum()), total + len(labels)
+    return state, usages, active, correct / total
+
+
+def test_unsupervised_curl_expands_on_new_classes_and_reads_out_labels(split_data):
+    stream, data = split_data
+    state, usages, active, accuracy = _unsupervised_run(stream, data, ORDER)
+    print(f"active components after each event: {active}; accuracy over 12 classes {accuracy:.3f} (chance 0.083)")
+    # a component is added when new classes arrive, none on a repeat of data seen before
+    assert active[0] >= 1 and active[1] > active[0] and active[2] > active[1]
+    assert active[3] == active[2] and usages[3].info["expansions"] == 0
+    # the label readout of the components: well above chance (one component for everything, as without
+    # expansion, reads out a single label: exactly chance, 1/12, on these balanced splits)
+    assert accuracy >= 2.0 / 12
+    # every FLOP is charged as train FLOPs, expansions included
+    cfg = curl.CurlConfig(**UNSUP)
+    for usage in usages:
+        info = usage.info
+        parts = ("encode", "steps", "replay", "expansion", "readout", "priors")
+        assert usage.flops_train == pytest.approx(sum(info[f"flops_{p}"] for p in parts))
+        assert info["flops_expansion"] == sum(e["flops"] for e in info["expansion_log"])
+        for e in info["expansion_log"]:  # measured independently: the copy, 10 passes, the prior update
+            net = curl.CurlNet(state["feature_dim"], cfg.hidden, cfg.latent, cfg.max_components)
+            buffer = torch.randn(e["buffer"], state["feature_dim"])
+            with FlopCounterMode(display=False) as counter:
+                curl.expand(net, buffer, 1, cfg, 1.0, torch.Generator().manual_seed(0))
+            assert e["flops"] == counter.get_total_flops() > 0
+    assert sum(u.info["expansions"] for u in usages) == state["expansions"] == active[-1] - 1
+    # the state (expanded components, readout, running ELBO statistics) is plain data and round-trips
+    assert _states_equal(state, round_trip(state))
+    assert all(torch.isfinite(v).all() for v in state["params"].values())
+
+
+def test_unsupervised_curl_passes_the_conformance_kit(tmp_path, data_dir):
+    # a budget small enough for the kit, with expansion reachable in it (burn-in, wait and buffer shrunk)
+    overrides = {"mode": "unsupervised", "steps": 40, "batch_size": 16, "hidden": 32, "latent": 8,
+                 "exp_burn_in": 5, "exp_wait_steps": 5, "exp_buffer_size": 8, "exp_passes": 2,
+                 "exp_thresh_sd": 1.0}
+    check_learner("curl", tmp_path, overrides=overrides, data_dir=data_dir)
