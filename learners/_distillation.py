@@ -1,5 +1,4 @@
-"""Shared pieces of the distillation learner ``comformer`` (not a learner itself); the KD and local
-POD losses are meant for a MuHDi variant too (not in the package yet).
+"""Shared pieces of the distillation learners ``comformer`` and ``muhdi`` (not a learner itself).
 
 * Label spaces. A task either joins a *shared* label space (``synthetic-class-incremental``: every task
   has the same ``num_classes`` and its training split holds only its own classes; one deployed head

@@ -8,7 +8,7 @@ from tests.helpers import run_values
 
 
 # Learners whose training loop checkpoints inside a train event (the kit then resumes mid-event).
-CHECKPOINT_INSIDE_EVENTS = {"independent", "finetune_prev"}
+CHECKPOINT_INSIDE_EVENTS = {"independent", "finetune_prev", "muhdi"}
 
 
 @pytest.mark.parametrize("name", LEARNERS.names())

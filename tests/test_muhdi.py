@@ -1,0 +1,153 @@
+import copy
+
+import torch
+from torch import nn
+
+from nevis_bench.learners._distillation import Batch, EventPlan, MultiHeadNet, deployed, stage_features
+from nevis_bench.learners.muhdi import MuhdiConfig, MuhdiLearner, specialist_name
+from nevis_bench.models import make_backbone
+from nevis_bench.protocol import SINGLE_LABEL, TaskInfo
+
+SPACE = "shared:6"
+
+
+def _task(key):
+    return TaskInfo(key=key, name=key, year=2000, kind=SINGLE_LABEL, num_classes=6, domain="object", channels=3)
+
+
+def _plan(mode, specialist=True):
+    """Task 'c' (classes 4, 5) after tasks 'a' (0, 1) and 'b' (2, 3), student = a copy of the teacher."""
+    learner = MuhdiLearner(MuhdiConfig(mode=mode, specialist=specialist))
+    torch.manual_seed(0)
+    backbone = make_backbone("small_convnet")
+    teacher = MultiHeadNet(backbone, {deployed(SPACE): nn.Linear(backbone.feature_dim, 6)}).eval()
+    old = {SPACE: {"num_classes": 6, "kind": SINGLE_LABEL, "seen": [0, 1, 2, 3], "tasks": {"a": [0, 1], "b": [2, 3]}}}
+    new = copy.deepcopy(old)
+    new[SPACE]["seen"] = list(range(6))
+    new[SPACE]["tasks"]["c"] = [4, 5]
+    heads = {deployed(SPACE): copy.deepcopy(teacher.head(deployed(SPACE)))}
+    for name, outputs in learner.extra_heads(_task("c"), SPACE, [4, 5]).items():
+        heads[name] = nn.Linear(backbone.feature_dim, outputs)
+    student = MultiHeadNet(copy.deepcopy(backbone), heads).eval()
+    return learner, EventPlan(_task("c"), SPACE, [4, 5], new, old, student, teacher)
+
+
+def _loss_parts(learner, plan, x, y):
+    maps, pooled = stage_features(plan.student.backbone, x)
+    with torch.no_grad():
+        t_maps, t_pooled = stage_features(plan.teacher.backbone, x)
+    return learner.make_loss(plan)(Batch(x, y, maps, pooled, t_maps, t_pooled))
+
+
+def test_teacher_terms_are_exactly_zero_for_identical_student_and_teacher_and_positive_otherwise():
+    x = torch.rand(8, 3, 16, 16)
+    y = torch.tensor([4, 5] * 4)
+    for mode in ("ti", "ta"):
+        learner, plan = _plan(mode)
+        loss, parts = _loss_parts(learner, plan, x, y)
+        assert parts["kt"] == 0.0 and parts["pod"] == 0.0, (mode, parts)  # exactly
+        assert parts["ce"] > 0 and torch.isfinite(loss)
+        # the specialist term is 0 too when the specialist equals the agnostic head on its classes
+        spe, agn = plan.student.head(specialist_name(SPACE)), plan.student.head(deployed(SPACE))
+        rows = [4, 5] if mode == "ti" else list(range(6))
+        with torch.no_grad():
+            spe.weight.copy_(agn.weight[rows])
+            spe.bias.copy_(agn.bias[rows])
+        _, parts = _loss_parts(learner, plan, x, y)
+        assert parts["spe_kd"] == 0.0 and parts["kt"] == 0.0 and parts["pod"] == 0.0, (mode, parts)
+        # a student that drifts from the teacher pays both teacher terms
+        with torch.no_grad():
+            for p in plan.student.backbone.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        _, parts = _loss_parts(learner, plan, x, y)
+        assert parts["kt"] > 1e-6 and parts["pod"] > 1e-6, (mode, parts)
+
+
+def test_teacher_distils_every_old_task_head_in_ti_and_the_old_class_slice_in_ta():
+    learner, plan = _plan("ti")
+    assert learner.teacher_groups(plan) == [(SPACE, [0, 1], False), (SPACE, [2, 3], False)]
+    assert learner.extra_heads(plan.task, SPACE, [4, 5]) == {specialist_name(SPACE): 2}
+    learner, plan = _plan("ta")
+    assert learner.teacher_groups(plan) == [(SPACE, [0, 1, 2, 3], False)]
+    assert learner.extra_heads(plan.task, SPACE, [4, 5]) == {specialist_name(SPACE): 6}
+    # the baseline switches: no specialist head, no teacher
+    assert MuhdiLearner(MuhdiConfig(specialist=False)).extra_heads(plan.task, SPACE, [4, 5]) == {}
+    assert not MuhdiLearner(MuhdiConfig(kt_weight=0.0, feat_weight=0.0)).uses_teacher()
+
+
+# ----------------------------------------------------------------------------- runs on a 5-task split
+
+# 5 tasks x 2 classes of the synthetic COIL-100 stand-in, one shared label space, no replay.
+STREAM = {"tasks": 5, "classes_per_task": 2, "train_per_class": 32, "eval_per_class": 16}
+BUDGET = {"max_steps": 40, "min_steps": 40, "input_size": 16, "batch_size": 32, "mode": "ti"}
+# The fair baseline: the same learner and network, the agnostic head trained with CE directly
+# (specialist off) and no teacher (kt_weight = feat_weight = 0), i.e. plain fine-tuning of the shared
+# backbone with one head per task (the TI rows of the shared head). finetune_prev would not do: it
+# predicts every task with that task's own snapshot, so it cannot forget.
+FINETUNE = {**BUDGET, "specialist": False, "kt_weight": 0.0, "feat_weight": 0.0}
+
+_RUNS: dict[str, tuple[dict, list[dict]]] = {}
+
+
+def _run(tmp_path_factory, data_dir, name, learner_config, stream=STREAM):
+    """(final_eval summary, events) of one run, computed once per test session."""
+    if name not in _RUNS:
+        from nevis_bench import runner
+        values = {
+            "stream": "synthetic-class-incremental", "learner": "muhdi",
+            "runs_dir": str(tmp_path_factory.mktemp("muhdi_runs")), "data_dir": str(data_dir), "progress": False,
+            "final_eval": True, "run_name": name, "stream_options": stream, "learner_config": learner_config,
+        }
+        run_dir, evaluator = runner.start(values)
+        assert evaluator.run() == "complete"
+        _RUNS[name] = (run_dir.read_summary()["final_eval"], run_dir.read_events())
+    return _RUNS[name]
+
+
+def test_muhdi_forgets_less_than_plain_finetuning_of_the_same_network_task_incremental(tmp_path_factory, data_dir):
+    # TI is where the paper's claim carries over: MuHDi keeps the old (domain) heads working by
+    # distilling the previous model (here mostly through local POD: the teacher's logit KL keeps the
+    # code's weight 1e-5); in TA the old classes also lose to the new ones' logits,
+    # which neither term addresses without replay (measured, seed 0: TA 0.20 vs 0.17 for fine-tuning,
+    # both at 0 on every old task).
+    # Measured, final average accuracy (forgetting) for seeds 0 / 1 / 2: fine-tuning 0.72 (0.34) /
+    # 0.66 (0.41) / 0.81 (0.19); muhdi 0.83 (0.15) / 0.81 (0.05) / 0.86 (0.15). This test runs seed 0.
+    base, _ = _run(tmp_path_factory, data_dir, "finetune", FINETUNE)
+    method, _ = _run(tmp_path_factory, data_dir, "muhdi", BUDGET)
+    base_acc, method_acc = 1 - base["final_average_error"], 1 - method["final_average_error"]
+    assert method_acc > base_acc + 0.05, (method_acc, base_acc)
+    assert method["average_forgetting"] < base["average_forgetting"] - 0.1, (method, base)
+    # every task was learned (TI chance is 0.5): the agnostic head learns through the specialist alone
+    just_trained = [row["values"][i] for i, row in enumerate(method["rows"][:-1])]
+    assert min(just_trained) > 0.7, just_trained
+
+
+def test_removing_local_pod_increases_forgetting_and_costs_accuracy(tmp_path_factory, data_dir):
+    # Measured, final average accuracy (forgetting) for seeds 0 / 1 / 2: with POD 0.83 (0.15) /
+    # 0.81 (0.05) / 0.86 (0.15); without 0.77 (0.24) / 0.68 (0.34) / 0.78 (0.12). The accuracy drop
+    # holds for all three seeds, more forgetting for two of them (seed 0 runs here).
+    method, _ = _run(tmp_path_factory, data_dir, "muhdi", BUDGET)
+    no_pod, _ = _run(tmp_path_factory, data_dir, "muhdi_no_pod", {**BUDGET, "feat_weight": 0.0})
+    assert no_pod["final_average_error"] > method["final_average_error"] + 0.03, (no_pod, method)
+    assert no_pod["average_forgetting"] > method["average_forgetting"] + 0.05, (no_pod, method)
+
+
+def test_train_flops_include_the_specialist_head_and_the_teacher_forward(tmp_path_factory, data_dir):
+    _, base = _run(tmp_path_factory, data_dir, "finetune", FINETUNE)
+    _, method = _run(tmp_path_factory, data_dir, "muhdi", BUDGET)
+    base_train = [e["flops_train"] for e in base if e["event_type"] == "train"]
+    method_train = [e["flops_train"] for e in method if e["event_type"] == "train"]
+    # task 1: no teacher; the specialist head adds a little (a 2-way linear layer)
+    assert 1.0 < method_train[0] / base_train[0] < 1.01
+    # later tasks: + one teacher forward per step, about a third of a forward + backward
+    for m, b in zip(method_train[1:], base_train[1:]):
+        assert 1.25 < m / b < 1.45, (m, b)
+
+
+def test_task_agnostic_mode_learns_every_task(tmp_path_factory, data_dir):
+    stream = {**STREAM, "tasks": 3}
+    config = {**BUDGET, "mode": "ta"}
+    final, _ = _run(tmp_path_factory, data_dir, "muhdi_ta", config, stream)
+    # accuracy on each task right after training it, over every class seen so far (chance 1/2, 1/4, 1/6)
+    just_trained = [row["values"][i] for i, row in enumerate(final["rows"][:-1])]
+    assert min(just_trained) > 0.6, just_trained
