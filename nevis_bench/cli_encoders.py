@@ -57,8 +57,12 @@ def cmd_encoders(args: argparse.Namespace) -> int:
 
 def compare_encoders(encoders: list[str], learners: list[str], stream: str, out_dir, runs_dir, data_dir,
                      stream_options: dict | None = None, learner_config: dict | None = None,
-                     encoder_weights: str | None = None, seed: int = 0, progress: bool = False) -> pd.DataFrame:
-    """Run every (encoder, learner) pair and write the table and figure; returns the table."""
+                     encoder_weights: str | None = None, seed: int = 0, progress: bool = False,
+                     stop_year: int | None = None) -> pd.DataFrame:
+    """Run every (encoder, learner) pair and write the table and figure; returns the table.
+
+    ``stop_year`` keeps the tasks before that year (e.g. only the target tasks of a stream whose later
+    tasks served as the pre-training source)."""
     from nevis_bench import runner
     from nevis_bench.records import read_run
     from nevis_bench.reports.formatting import write_table
@@ -79,6 +83,7 @@ def compare_encoders(encoders: list[str], learners: list[str], stream: str, out_
                     "stream": stream, "learner": learner, "runs_dir": str(runs_dir), "data_dir": str(data_dir),
                     "run_name": name, "progress": progress, "seed": seed, "learner_config": config,
                     "stream_options": dict(stream_options or {}),
+                    **({"stop_year": stop_year} if stop_year is not None else {}),
                 })
                 evaluator.run()
                 run_path = run_dir.path
@@ -131,7 +136,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         [e for e in args.encoders.split(",") if e], [l for l in args.learners.split(",") if l], args.stream,
         args.out, args.runs_dir, args.data_dir or default_data_dir(), stream_options=_options(args.stream_option),
         learner_config=_options(args.override), encoder_weights=args.encoder_weights, seed=args.seed,
-        progress=not args.quiet,
+        progress=not args.quiet, stop_year=args.stop_year,
     )
     from nevis_bench.reports.formatting import to_markdown
 
@@ -168,6 +173,7 @@ def add_subcommands(subparsers) -> None:
                    help="learner setting applied to every learner")
     c.add_argument("--encoder-weights", help="weights file for every encoder (torchvision names)")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--stop-year", type=int, help="only the tasks before this year")
     c.add_argument("--runs-dir", default="runs")
     c.add_argument("--data-dir")
     c.add_argument("--out", default="results/compare_encoders")
