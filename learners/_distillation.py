@@ -220,9 +220,24 @@ class Batch:
 LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, float]]]
 
 
+def _scaled_optimizer(student: MultiHeadNet, recipe: RecipeConfig, backbone_lr_scale: float) -> torch.optim.Optimizer:
+    """Nesterov SGD as ``training._optimizer`` with the backbone's learning rate multiplied by ``backbone_lr_scale``."""
+    groups = []
+    for module, scale in ((student.backbone, backbone_lr_scale), (student.heads, 1.0)):
+        trainable = [p for p in module.parameters() if p.requires_grad]
+        groups += [{"params": [p for p in trainable if p.ndim > 1], "weight_decay": recipe.weight_decay, "lr_scale": scale},
+                   {"params": [p for p in trainable if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": scale}]
+    return torch.optim.SGD(groups, lr=recipe.learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov)
+
+
 def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskInfo, ctx: LearnerContext,
-               recipe: RecipeConfig, loss_fn: LossFn, tag: str) -> dict[str, Any]:
-    """Train ``student`` in place on the task's train split; returns {"steps", "flops_train", "last"}."""
+               recipe: RecipeConfig, loss_fn: LossFn, tag: str, backbone_lr_scale: float = 1.0,
+               clip_grad_norm: float = 0.0, after_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train ``student`` in place on the task's train split; returns {"steps", "flops_train", "last"}.
+
+    ``backbone_lr_scale`` != 1 multiplies the backbone's learning rate (heads keep the recipe's);
+    ``clip_grad_norm`` > 0 clips the gradient norm of the whole model; ``after_step(step)`` (step counted
+    from 1) runs after each optimiser update. The defaults are the plain recipe."""
     device = ctx.device
     student.to(device).train()
     if teacher is not None:
@@ -233,7 +248,8 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
     batches = TrainBatches(train, recipe.batch_size, recipe.augment, seed=ctx.rng_seed(tag, "batches"))
     total = step_budget(recipe, len(train))
     warmup = min(total - 1, round(recipe.warmup_epochs * batches.steps_per_epoch))
-    optimizer = _optimizer(student, recipe)
+    optimizer = _optimizer(student, recipe) if backbone_lr_scale == 1.0 else _scaled_optimizer(
+        student, recipe, backbone_lr_scale)
 
     step = 0
     resume = ctx.resume_state
@@ -258,7 +274,7 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
                                 "step": step})
             lr = learning_rate_at(step, total, warmup, recipe.learning_rate)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             x, y = batches.batch(step)
             x, y = x.to(device), y.to(device)
             maps, pooled = stage_features(student.backbone, x)
@@ -273,9 +289,13 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
                     "lower the learning rate, e.g. -o learning_rate=0.01")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if clip_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(student.parameters(), clip_grad_norm)
             optimizer.step()
             last = parts
             step += 1
+            if after_step is not None:
+                after_step(step)
             bar.update(1)
     finally:
         bar.close()
@@ -369,6 +389,10 @@ class DistillLearner:
     def make_loss(self, plan: EventPlan) -> LossFn:
         raise NotImplementedError
 
+    def train_options(self, plan: EventPlan) -> tuple[RecipeConfig, dict[str, Any]]:
+        """(recipe, extra keyword arguments of :func:`train_loop`) of a train event; default: the config as is."""
+        return self.config, {}
+
     def init(self):
         return initial_state()
 
@@ -389,7 +413,8 @@ class DistillLearner:
                 deployed(sp): (self._outputs(sp, e), state["heads"][deployed(sp)]) for sp, e in state["spaces"].items()
             })
         plan = EventPlan(task, space, classes, spaces, state["spaces"], student, teacher)
-        result = train_loop(student, teacher, task, ctx, self.config, self.make_loss(plan), tag=self.name)
+        recipe, options = self.train_options(plan)
+        result = train_loop(student, teacher, task, ctx, recipe, self.make_loss(plan), tag=self.name, **options)
         new_state = {
             "backbone": plain(student.backbone),
             "heads": {n: plain(student.head(n)) for n in student.names if n not in extra},

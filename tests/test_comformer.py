@@ -74,7 +74,42 @@ def test_comformer_forgets_less_than_plain_finetuning_of_the_same_shared_head(tm
     # final average is the last task's accuracy / 5 and the margin below is a seed-0 result, not a
     # robust one (CoMFormer's forgetting is lower, 0.45 vs 0.63-0.86, mostly because it learns the
     # new classes less: its accuracy right after each task is lower).
+    # NOT robust (follow-up investigation, numbers in learners/comformer.py's docstring): neither the
+    # official recipe pieces (backbone lr x0.1, incremental lr x0.5, weight aligning) nor a trained
+    # "other" logit nor kd_weight 10 give a margin over the same-recipe baseline on seeds 0/1/2; the
+    # 3-seed acceptance asked for is not met, and this assertion only pins the seed-0 result.
     budget = {"max_steps": 20, "min_steps": 20, "input_size": 16, "batch_size": 32}
     baseline = _final_accuracy(tmp_path, data_dir, "finetune", {**budget, "kd_weight": 0.0, "pseudo_weight": 0.0})
     method = _final_accuracy(tmp_path, data_dir, "comformer", budget)
     assert method > baseline + 0.05, (method, baseline)
+
+
+def test_official_recipe_options_weight_aligning_and_incremental_learning_rate():
+    # Off by default (measured: no robust gain, see the learner's docstring); when on, WA rescales the
+    # new classes' rows of the shared head to the old rows' mean norm and the incremental lr is scaled.
+    from torch import nn
+
+    from nevis_bench.learners._distillation import EventPlan, MultiHeadNet, deployed
+    from nevis_bench.learners.comformer import ComformerConfig, ComformerLearner
+    from nevis_bench.protocol import SINGLE_LABEL, TaskInfo
+
+    space = "shared:4"
+    head = nn.Linear(3, 5)
+    with torch.no_grad():
+        head.weight.copy_(torch.arange(1.0, 16.0).reshape(5, 3))
+    student = MultiHeadNet(nn.Identity(), {deployed(space): head})
+    task = TaskInfo(key="t1", name="t1", year=2000, kind=SINGLE_LABEL, num_classes=4, domain="object", channels=3)
+    old_spaces = {space: {"num_classes": 4, "kind": SINGLE_LABEL, "seen": [0, 1], "tasks": {"t0": [0, 1]}}}
+    spaces = {space: {"num_classes": 4, "kind": SINGLE_LABEL, "seen": [0, 1, 2, 3], "tasks": {"t0": [0, 1], "t1": [2, 3]}}}
+    plan = EventPlan(task, space, [2, 3], spaces, old_spaces, student, None)
+    learner = ComformerLearner(ComformerConfig(wa_step=2, incremental_lr_scale=0.5, learning_rate=0.04))
+    recipe, options = learner.train_options(plan)
+    assert recipe.learning_rate == 0.02
+    options["after_step"](1)  # not a multiple of wa_step: untouched
+    assert head.weight[2, 0].item() == 7.0
+    options["after_step"](2)
+    norms = head.weight.norm(dim=1)
+    assert abs(norms[[2, 3]].mean().item() - norms[[0, 1]].mean().item()) < 1e-4
+    assert head.weight[4, 0].item() == 13.0  # "other" row untouched
+    default_recipe, default_options = ComformerLearner(ComformerConfig()).train_options(plan)
+    assert default_recipe.learning_rate == ComformerConfig().learning_rate and "after_step" not in default_options
