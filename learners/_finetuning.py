@@ -1,4 +1,4 @@
-"""Pieces shared by the fine-tuning learners (``independent``, ``finetune_prev``)."""
+"""Pieces shared by the fine-tuning learners (``independent``, ``finetune_prev``, ``dynamic_knn``)."""
 
 from __future__ import annotations
 
@@ -42,3 +42,12 @@ def predict_with(model: Classifier, recipe: RecipeConfig, event: PredictEvent, c
     )
     usage = ResourceUsage(flops_inference=float(flops), **(extra_usage or model_usage(model)))
     return predict_batches(model, event.task, split, recipe, ctx.device), usage
+
+
+def predict_saved(name: str, recipe: RecipeConfig, event: PredictEvent, state: dict, ctx: LearnerContext):
+    """Predictions of the model kept for the event's task in ``state["models"]`` (one model per task key)."""
+    saved = state["models"].get(event.task.key)
+    if saved is None:
+        raise RuntimeError(f"{name}: task {event.task.key!r} was never trained")
+    model = build_classifier(recipe, event.task, ctx, saved["backbone"], saved["head"])
+    return predict_with(model, recipe, event, ctx)

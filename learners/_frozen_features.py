@@ -16,14 +16,16 @@ key (shapes) and caches the count in ``ctx.flops`` like the harness's own counts
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from nevis_bench.data.loader import eval_batches
 from nevis_bench.models import make_backbone
+from nevis_bench.protocol import Predictions
 
 _ENCODERS: dict[tuple[str, int], torch.nn.Module] = {}
 
@@ -73,3 +75,10 @@ def counted(ctx, key: tuple, fn: Callable[[], Any]) -> tuple[Any, int]:
     cache[full_key] = int(counter.get_total_flops())
     ctx.flops.counts_made += 1
     return result, cache[full_key]
+
+
+def scores_as_predictions(scores: np.ndarray, batch_size: int) -> Iterator[Predictions]:
+    """Scores of a whole split (computed up front, FLOPs already counted) as batches of predictions."""
+    for start in range(0, len(scores), batch_size):
+        indices = np.arange(start, min(start + batch_size, len(scores)))
+        yield Predictions(indices=indices, scores=scores[indices])

@@ -141,8 +141,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.learners._frozen_features import counted, encode_split
-from nevis_bench.protocol import MULTI_LABEL, Predictions, ResourceUsage
+from nevis_bench.learners._frozen_features import counted, encode_split, scores_as_predictions
+from nevis_bench.models import parameter_count
+from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
 from nevis_bench.registry import LEARNERS
 
 
@@ -270,10 +271,6 @@ def _net_from_state(params, dim: int, config: CurlConfig, components: int, ctx, 
     return net
 
 
-def _param_count(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
 class CurlLearner:
     def __init__(self, config: CurlConfig):
         self.config = config
@@ -392,7 +389,7 @@ class CurlLearner:
         for c in present:
             counts[lookup[(space, int(c))]] += float(labels[:, c].sum()) if multi else float((labels == c).sum())
         params = {n: v.detach().clone() for n, v in net.state_dict().items()}
-        peak = _param_count(net) + (_param_count(snapshot) if snapshot is not None else 0)
+        peak = parameter_count(net) + (parameter_count(snapshot) if snapshot is not None else 0)
         usage = ResourceUsage(flops_train=flops, peak_parameter_count=peak, peak_parameter_bytes=4 * peak,
                               info={"components": k, "real_steps": real_steps, "generated_steps": gen_steps})
         return {"components": components, "counts": counts, "params": params, "feature_dim": dim}, usage
@@ -446,13 +443,8 @@ class CurlLearner:
                 all_scores.append(scores)
         scores = torch.cat(all_scores).numpy() if all_scores else np.zeros((0, task.num_classes), np.float32)
 
-        def batches():
-            for start in range(0, len(scores), cfg.eval_batch_size):
-                idx = np.arange(start, min(start + cfg.eval_batch_size, len(scores)))
-                yield Predictions(indices=idx, scores=scores[idx])
-
-        peak = _param_count(net)
-        return batches(), ResourceUsage(flops_inference=total, peak_parameter_count=peak, peak_parameter_bytes=4 * peak)
+        peak = parameter_count(net)
+        return scores_as_predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total, peak_parameter_count=peak, peak_parameter_bytes=4 * peak)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -665,7 +657,7 @@ def _train_unsupervised(cfg: CurlConfig, space: str, event, state, ctx):
                        lambda: net.match_priors(xm, ym, torch.arange(n_active)))
         flops["priors"] += f
     params = {n: v.detach().clone() for n, v in net.state_dict().items()}
-    peak = _param_count(net) + (_param_count(snapshot) if snapshot is not None else 0)
+    peak = parameter_count(net) + (parameter_count(snapshot) if snapshot is not None else 0)
     new_state = {"mode": "unsupervised", "n_active": n_active, "counts": counts, "params": params,
                  "feature_dim": dim, "step": step0 + cfg.steps, "last_expansion": last_expansion,
                  "elbo_stats": [mean, var, seen], "readout": readout,
@@ -714,13 +706,8 @@ def _predict_unsupervised(cfg: CurlConfig, space: str, event, state, ctx):
             all_scores.append(scores)
     scores = torch.cat(all_scores).numpy() if all_scores else np.zeros((0, task.num_classes), np.float32)
 
-    def batches():
-        for start in range(0, len(scores), cfg.eval_batch_size):
-            idx = np.arange(start, min(start + cfg.eval_batch_size, len(scores)))
-            yield Predictions(indices=idx, scores=scores[idx])
-
-    peak = _param_count(net)
-    return batches(), ResourceUsage(flops_inference=float(total), peak_parameter_count=peak,
+    peak = parameter_count(net)
+    return scores_as_predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=float(total), peak_parameter_count=peak,
                                     peak_parameter_bytes=4 * peak)
 
 

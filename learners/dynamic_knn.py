@@ -78,7 +78,7 @@ from torch import nn
 from nevis_bench import metrics
 from nevis_bench.data.cache import SplitData
 from nevis_bench.data.loader import eval_batches
-from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_with
+from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_saved
 from nevis_bench.models import make_backbone, parameter_count
 from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
 from nevis_bench.registry import LEARNERS
@@ -260,11 +260,7 @@ class DynamicKnnLearner:
         return {"models": models}, usage
 
     def predict(self, event, state, ctx):
-        saved = state["models"].get(event.task.key)
-        if saved is None:
-            raise RuntimeError(f"dynamic_knn: task {event.task.key!r} was never trained")
-        model = build_classifier(self.config, event.task, ctx, saved["backbone"], saved["head"])
-        return predict_with(model, self.config, event, ctx)
+        return predict_saved("dynamic_knn", self.config, event, state, ctx)
 
 
 @LEARNERS.register("dynamic_knn", DynamicKnnConfig,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
 from nevis_bench.training import RecipeConfig, fit, model_usage
-from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_with
+from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_saved
 
 
 @dataclass
@@ -38,11 +38,7 @@ class IndependentLearner:
         return {"models": models}, usage
 
     def predict(self, event, state, ctx):
-        saved = state["models"].get(event.task.key)
-        if saved is None:
-            raise RuntimeError(f"independent: task {event.task.key!r} was never trained")
-        model = build_classifier(self.config, event.task, ctx, saved["backbone"], saved["head"])
-        return predict_with(model, self.config, event, ctx)
+        return predict_saved("independent", self.config, event, state, ctx)
 
 
 @LEARNERS.register("independent", IndependentConfig, test_overrides={"max_steps": 12, "min_steps": 4})

@@ -70,8 +70,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.learners._frozen_features import counted, encode_split
-from nevis_bench.protocol import MULTI_LABEL, Predictions, ResourceUsage
+from nevis_bench.learners._frozen_features import counted, encode_split, scores_as_predictions
+from nevis_bench.models import parameter_count
+from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
 from nevis_bench.registry import LEARNERS
 
 MIN_STD = 1e-5
@@ -299,10 +300,6 @@ def _single_labels(y: torch.Tensor, multi: bool) -> tuple[torch.Tensor, torch.Te
     return single.nonzero().flatten(), y[single].argmax(1)
 
 
-def _param_count(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
-
-
 class LeoLearner:
     def __init__(self, config: LeoConfig):
         self.config = config
@@ -357,7 +354,7 @@ class LeoLearner:
         new_state = {"meta": {k: v.detach().clone() for k, v in net.state_dict().items()}, "feature_dim": dim,
                      "bank": bank, "heads": heads}
         stored = sum(len(b["y"]) for b in bank.values())
-        peak = _param_count(net) + sum(h["w"].numel() for h in heads.values())
+        peak = parameter_count(net) + sum(h["w"].numel() for h in heads.values())
         info.update({"meta_steps": steps, "meta_loss_first": losses[0] if losses else None,
                      "meta_loss_last": losses[-1] if losses else None, "stored_features": stored})
         return new_state, ResourceUsage(flops_train=float(flops), peak_parameter_count=peak,
@@ -446,13 +443,8 @@ class LeoLearner:
                 chunks.append(s)
         scores = torch.cat(chunks).numpy() if chunks else np.zeros((0, task.num_classes), np.float32)
 
-        def batches():
-            for start in range(0, len(scores), cfg.eval_batch_size):
-                idx = np.arange(start, min(start + cfg.eval_batch_size, len(scores)))
-                yield Predictions(indices=idx, scores=scores[idx])
-
         peak = w.numel()
-        return batches(), ResourceUsage(flops_inference=total, peak_parameter_count=peak, peak_parameter_bytes=4 * peak)
+        return scores_as_predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total, peak_parameter_count=peak, peak_parameter_bytes=4 * peak)
 
 
 @LEARNERS.register("leo", LeoConfig, test_overrides={"meta_steps": 3, "meta_batch": 2, "latent": 8,

@@ -24,7 +24,6 @@ prediction (``flops_inference``).
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch

@@ -103,8 +103,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nevis_bench.learners._frozen_features import counted, encode_split
-from nevis_bench.protocol import MULTI_LABEL, Predictions, ResourceUsage
+from nevis_bench.learners._frozen_features import counted, encode_split, scores_as_predictions
+from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
 from nevis_bench.registry import LEARNERS
 
 
@@ -346,13 +346,8 @@ class WarpGradLearner:
                 outs.append(torch.sigmoid(logits) if multi else torch.softmax(logits, 1))
         scores = torch.cat(outs).numpy() if outs else np.zeros((0, task.num_classes), np.float32)
 
-        def batches():
-            for start in range(0, len(scores), cfg.eval_batch_size):
-                idx = np.arange(start, min(start + cfg.eval_batch_size, len(scores)))
-                yield Predictions(indices=idx, scores=scores[idx])
-
         peak = _numel(theta) + _numel(omega)
-        return batches(), ResourceUsage(flops_inference=total, peak_parameter_count=peak, peak_parameter_bytes=4 * peak)
+        return scores_as_predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total, peak_parameter_count=peak, peak_parameter_bytes=4 * peak)
 
 
 @LEARNERS.register("warpgrad", WarpGradConfig,

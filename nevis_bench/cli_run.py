@@ -103,11 +103,12 @@ def _execute(run_dir, evaluator) -> int:
 def _guarded(function):
     """Turn input problems into usage errors and failures into a message that keeps the records."""
     from nevis_bench.checkpoint import CheckpointError
+    from nevis_bench.encoders import EncoderWeightsMissing
     from nevis_bench.stream import DataMissingError
 
     try:
         return function()
-    except (ConfigError, DataMissingError, CheckpointError) as error:
+    except (ConfigError, DataMissingError, CheckpointError, EncoderWeightsMissing) as error:
         raise _usage_error(error) from error
 
 

@@ -31,7 +31,6 @@ runs root is built (``<runs_root>/leaderboard`` unless ``--output``). See docs/s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import pathlib

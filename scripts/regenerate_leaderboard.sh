@@ -15,7 +15,8 @@
 # unfinished or failed one is resumed, so the script can be interrupted and started again. The
 # leaderboard is rebuilt from every run under RUNS_DIR: OUT_DIR/leaderboard.{md,csv,tex}, the other
 # tables, OUT_DIR/figures/*.png and OUT_DIR/report.html. Runs that fail are listed apart in the
-# report and make the script exit with status 1 once the leaderboard is written.
+# report and make the script exit with status 1 once the leaderboard is written. When OUT_DIR is results/,
+# the table in README.md (between <!-- leaderboard --> markers) is replaced by the new one.
 # RUNS_DIR holds raw run records (checkpoints, predictions): do not commit it.
 set -euo pipefail
 
@@ -77,6 +78,16 @@ if [ -z "${LEADERBOARD_ONLY:-}" ]; then
 fi
 
 nevis-bench leaderboard "$RUNS_DIR" -o "$OUT_DIR"
+# The README shows the leaderboard table between its markers: keep it in step with what was just built.
+if [ -f README.md ] && grep -q '<!-- leaderboard -->' README.md && [ "$(realpath "$OUT_DIR")" = "$(realpath results)" ]; then
+    "$PYTHON" - "$OUT_DIR/leaderboard.md" README.md <<'PY'
+import pathlib, re, sys
+table = pathlib.Path(sys.argv[1]).read_text().strip()
+readme = pathlib.Path(sys.argv[2])
+pattern = re.compile(r"(<!-- leaderboard -->\n).*?(\n<!-- /leaderboard -->)", re.S)
+readme.write_text(pattern.sub(lambda m: m.group(1) + table + m.group(2), readme.read_text()))
+PY
+fi
 if [ "$failures" -gt 0 ]; then
     echo "$failures run(s) did not complete; they are listed in $OUT_DIR/excluded_runs.md" >&2
     exit 1

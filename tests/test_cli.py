@@ -37,6 +37,16 @@ def test_bad_input_is_a_usage_error_before_compute(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_missing_pretrained_weights_are_a_usage_error_naming_the_file(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    runs = tmp_path / "runs"
+    assert main(["run", "--learner", "pruned_finetune", "--stream", "synthetic-debug", "--runs-dir", str(runs), "--quiet"]) == 2
+    assert "place the file 'resnet50-11ad3fa6.pth'" in capsys.readouterr().err
+    assert not runs.exists() or not list(runs.iterdir())
+
+
 def test_toml_config_and_overrides(tmp_path, data_dir, capsys):
     config = tmp_path / "run.toml"
     config.write_text('stream = "synthetic-debug"\nlearner = "finetune_prev"\nseed = 4\n[learner_config]\nmax_steps = 6\nmin_steps = 3\n')

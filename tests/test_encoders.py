@@ -1,6 +1,5 @@
 """Encoder registry, feature cache and the learners on frozen features (issue 5)."""
 
-import time
 
 import numpy as np
 import pytest
