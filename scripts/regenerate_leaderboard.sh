@@ -84,8 +84,8 @@ if [ -f README.md ] && grep -q '<!-- leaderboard -->' README.md && [ "$(realpath
 import pathlib, re, sys
 table = pathlib.Path(sys.argv[1]).read_text().strip()
 readme = pathlib.Path(sys.argv[2])
-pattern = re.compile(r"(<!-- leaderboard -->\n).*?(\n<!-- /leaderboard -->)", re.S)
-readme.write_text(pattern.sub(lambda m: m.group(1) + table + m.group(2), readme.read_text()))
+pattern = re.compile(r"(<!-- leaderboard -->\n).*?(<!-- /leaderboard -->)", re.S)
+readme.write_text(pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), readme.read_text()))
 PY
 fi
 if [ "$failures" -gt 0 ]; then
