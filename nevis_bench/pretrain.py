@@ -62,7 +62,7 @@ def pretrain(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        last = float(loss)
+        last = float(loss.detach())
     model.eval()
     info = {"stream": stream, "tasks": keys, "steps": steps, "final_loss": last, "seed": seed,
             "backbone": backbone, "seconds": round(time.time() - started, 2)}
