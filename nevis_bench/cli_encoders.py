@@ -87,7 +87,8 @@ def compare_encoders(encoders: list[str], learners: list[str], stream: str, out_
                 })
                 evaluator.run()
                 run_path = run_dir.path
-            row = runs_table([read_run(run_path)], {read_run(run_path).path: name}).iloc[0]
+            run = read_run(run_path)
+            row = runs_table([run], {run.path: name}).iloc[0]
             rows.append({"encoder": encoder, "learner": learner, "average_error": row["average_error"],
                          "headline_flops": row["headline_flops"], "inference_flops": row["inference_flops"],
                          "run": name})

@@ -16,9 +16,10 @@ GPU execution (all options of :class:`RecipeConfig`, off by default so CPU resul
 statistics stay fp32); ``channels_last`` stores weights and inputs in NHWC memory format;
 ``compile`` trains through ``torch.compile``; ``prefetch`` batches are built ahead in a background
 thread (pinned host memory and asynchronous copies on CUDA). By default prefetching is on for CUDA
-and off on CPU: there the thread competes with torch's intra-op threads for the same cores, and on
-2 cores it made training 1.2-1.3x slower than building each batch in the loop (scripts/bench_core.py). FLOPs are counted in the model's own
-shapes on the meta device, so none of these options changes the counts.
+and off on CPU: there the thread competes with torch's intra-op threads for the same cores (on 2
+cores the harness took 1.27x the time of a bare loop with it and 1.02x without; scripts/bench_core.py).
+FLOPs are counted in the model's own shapes on the meta device, so none of these options changes the
+counts.
 
 Compute: every optimisation step costs the counted forward+backward FLOPs of one batch; every
 validation costs the counted forward FLOPs of the dev split. Both are ``train`` FLOPs.
