@@ -256,6 +256,13 @@ class CurlNet(nn.Module):
             self.prior_sig[sel] = scale + torch.log(-torch.expm1(-scale)) - _SP1  # softplus^-1
 
 
+def _adam(params, lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel: the per-component heads hold most parameters (about 4k per
+    component, ~4M at 900 components), and the default for-each update of all of them dominated a
+    step there (27 ms vs 2.3 ms fused for the 6 ms forward + backward; 1 CPU thread)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
 def _net_from_state(params, dim: int, config: CurlConfig, components: int, ctx, tag: str) -> CurlNet:
     """A network with ``components`` components; the first rows come from ``params`` when given."""
     with ctx.seeded("curl-init", tag):
@@ -312,7 +319,7 @@ class CurlLearner:
             class_to_comp[c] = lookup.get((space, c), -1)
         task_comps = torch.tensor([lookup[(space, int(c))] for c in present], dtype=torch.long)
         weight = cfg.elbo_weight or 1.0 / dim
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+        optimizer = _adam(net.parameters(), cfg.learning_rate)
         gen = torch.Generator().manual_seed(ctx.rng_seed("curl-steps"))
         batch = min(cfg.batch_size, len(x))
         flops = float(encode_flops)
@@ -500,7 +507,7 @@ def expand(net: CurlNet, buffer: torch.Tensor, n_active: int, cfg: CurlConfig, w
         for name in _COMPONENT_PARAMS:
             getattr(net, name)[n_active] = getattr(net, name)[best]
     new, n_active = n_active, n_active + 1
-    optimizer = torch.optim.Adam([getattr(net, name) for name in _COMPONENT_PARAMS], lr=cfg.learning_rate)
+    optimizer = _adam([getattr(net, name) for name in _COMPONENT_PARAMS], cfg.learning_rate)
     batch = min(cfg.batch_size, len(buffer))
     target = torch.full((batch,), new, dtype=torch.long)
     for _ in range(cfg.exp_passes):
@@ -554,7 +561,7 @@ def _train_unsupervised(cfg: CurlConfig, space: str, event, state, ctx):
     snapshot = copy.deepcopy(net).requires_grad_(False) if replay else None
     snap_active = n_active
     weight = cfg.elbo_weight or 1.0 / dim
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    optimizer = _adam(net.parameters(), cfg.learning_rate)
     gen = torch.Generator().manual_seed(ctx.rng_seed("curl-steps"))
     batch = min(cfg.batch_size, len(x))
     mean, var, seen = float(state["elbo_stats"][0]), float(state["elbo_stats"][1]), int(state["elbo_stats"][2])
