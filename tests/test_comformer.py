@@ -68,15 +68,19 @@ def _final_accuracy(tmp_path, data_dir, name, seed, learner_config):
 
 
 def test_comformer_beats_plain_finetuning_of_the_same_shared_head_on_three_seeds(tmp_path, data_dir):
-    # Measured final average accuracy, comformer (defaults) vs FINETUNE, seeds 0-5:
-    # 0.231/0.231/0.247/0.219/0.297/0.281 vs 0.200/0.181/0.200/0.200/0.200/0.200. Fine-tuning ends at 0
-    # on every old task (its final average is the last task's accuracy / 5); CoMFormer keeps part of
-    # them (up to 0.48 on one old task). Without weight aligning (wa_step = 0) the same runs give
-    # 0.191/0.219/0.241 on seeds 0-2: below the baseline on seed 0 (see the learner's docstring).
+    # Measured final average accuracy (this test, 2 torch threads), comformer (defaults) vs FINETUNE,
+    # seeds 0/1/2: 0.206/0.222/0.281 vs 0.181/0.184/0.191; without weight aligning (wa_step = 0)
+    # 0.184/0.216/0.319, i.e. 0.003 above fine-tuning on seed 0. Fine-tuning ends at 0 on every old
+    # task (its final average is the last task's accuracy / 5); CoMFormer keeps part of them. The
+    # numbers depend on the thread count (float summation order): with 1 thread, seeds 0-5 gave
+    # 0.231/0.231/0.247/0.219/0.297/0.281 vs 0.200/0.181/0.200/0.200/0.200/0.200.
+    margins = []
     for seed in (0, 1, 2):
         baseline = _final_accuracy(tmp_path, data_dir, "finetune", seed, FINETUNE)
         method = _final_accuracy(tmp_path, data_dir, "comformer", seed, BUDGET)
-        assert method > baseline + 0.02, (seed, method, baseline)
+        print(f"seed {seed}: comformer {method:.3f}, fine-tuning {baseline:.3f}")
+        margins.append(method - baseline)
+    assert min(margins) > 0.01 and sum(margins) / 3 > 0.03, margins
 
 
 def test_official_recipe_options_weight_aligning_and_incremental_learning_rate():
