@@ -39,8 +39,8 @@ Adaptations [deviation] (no segmentation, no queries, no Hungarian matching, no 
 Weight aligning, ON by default [deviation from the paper's scripts, which set ``CONT.WA_STEP`` 0]:
 ``wa_step`` (the code's ``CONT.WA_STEP`` / ``WA_Hook``) = 1: after every update, the new classes' weight
 rows of the shared head are rescaled to the mean norm of the old rows (biases untouched, as in the
-code). It is the code's own answer to task-recency bias, and the one piece that made the single head
-keep old classes without replay here (measured below); ``wa_step = 0`` turns it off.
+code). It is the code's own answer to task-recency bias, and the piece that made the margin over
+plain fine-tuning hold on every seed without replay (measured below); ``wa_step = 0`` turns it off.
 
 Optional pieces of the official recipe/code, OFF by default (measured: no robust gain):
 * ``backbone_lr_scale`` (Mask2Former/CoMFormer ``SOLVER.BACKBONE_MULTIPLIER`` 0.1): the backbone's
