@@ -18,6 +18,8 @@
   and exact resume from ``ctx.resume_state``. Deviation from ``training.fit``: no validation-based
   early stopping or best-state selection, because a class-incremental task's dev split holds only
   its own classes and selecting on it would reward forgetting; the full step budget is used.
+  Batches, prefetching, ``precision`` (bf16 autocast) and ``channels_last`` are those of ``fit``;
+  ``compile`` is not applied (:func:`stage_features` walks the backbone's layers itself).
 * FLOPs (train phase): per step, the counted forward + backward of the student through the backbone
   and every head the loss uses, plus the counted forward of the teacher (backbone + its heads).
   The distillation terms (softmax, KL, POD pooling) are elementwise; FlopCounterMode counts only
@@ -36,11 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from nevis_bench.context import LearnerContext
-from nevis_bench.data.loader import TrainBatches, eval_batches
-from nevis_bench.models import make_backbone
+from nevis_bench.data.loader import TrainBatches, eval_batches, step_batches
+from nevis_bench.learners._finetuning import plain_state_dict
+from nevis_bench.models import make_backbone, parameter_bytes, parameter_count
 from nevis_bench.protocol import MULTI_LABEL, SINGLE_LABEL, Predictions, ResourceUsage, TaskInfo
 from nevis_bench.training import (
-    RecipeConfig, TrainingDiverged, _optimizer, learning_rate_at, step_budget,
+    RecipeConfig, TrainingDiverged, _optimizer, autocast, learning_rate_at, prefetch_depth, scores_from_logits,
+    step_budget, to_device,
 )
 
 LABEL_SPACES = ("auto", "shared", "per_task")
@@ -144,10 +148,6 @@ class MultiHeadNet(nn.Module):
         return torch.cat([h(pooled) for h in self.heads], dim=1)
 
 
-def plain(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-
-
 def make_net(recipe: RecipeConfig, ctx: LearnerContext, backbone_state: dict | None,
              heads: dict[str, tuple[int, dict | None]]) -> MultiHeadNet:
     """``heads``: name -> (outputs, saved state or None for a fresh head seeded by its name)."""
@@ -240,6 +240,8 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
     from 1) runs after each optimiser update. The defaults are the plain recipe."""
     device = ctx.device
     student.to(device).train()
+    if recipe.channels_last:
+        student.to(memory_format=torch.channels_last)
     if teacher is not None:
         teacher.to(device).eval()
         for p in teacher.parameters():
@@ -267,6 +269,8 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
 
     last: dict[str, float] = {}
     bar = ctx.progress_bar(total, f"train {task.key}", initial=step)
+    on_cuda = torch.device(device).type == "cuda"
+    feed = step_batches(batches, step, total, prefetch_depth(recipe, on_cuda), on_cuda)
     try:
         while step < total:
             if step != resumed_at and ctx.checkpoint_due(step):
@@ -275,14 +279,16 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
             lr = learning_rate_at(step, total, warmup, recipe.learning_rate)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)
-            x, y = batches.batch(step)
-            x, y = x.to(device), y.to(device)
-            maps, pooled = stage_features(student.backbone, x)
-            t_maps = t_pooled = None
-            if teacher is not None:
-                with torch.no_grad():
-                    t_maps, t_pooled = stage_features(teacher.backbone, x)
-            loss, parts = loss_fn(Batch(x, y, maps, pooled, t_maps, t_pooled))
+            batch_step, x, y = next(feed)
+            assert batch_step == step, (batch_step, step)
+            x, y = to_device(x, device, recipe), y.to(device, non_blocking=True)
+            with autocast(recipe, device):
+                maps, pooled = stage_features(student.backbone, x)
+                t_maps = t_pooled = None
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_maps, t_pooled = stage_features(teacher.backbone, x)
+                loss, parts = loss_fn(Batch(x, y, maps, pooled, t_maps, t_pooled))
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {step} of task {task.key!r}; "
@@ -298,14 +304,15 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
                 after_step(step)
             bar.update(1)
     finally:
+        feed.close()
         bar.close()
     return {"steps": step, "flops_train": float(step * step_flops), "last": last}
 
 
 def parameter_usage(*modules: nn.Module | None) -> dict[str, int]:
-    count = sum(p.numel() for m in modules if m is not None for p in m.parameters())
-    nbytes = sum(p.numel() * p.element_size() for m in modules if m is not None for p in m.parameters())
-    return {"peak_parameter_count": int(count), "peak_parameter_bytes": int(nbytes)}
+    present = [m for m in modules if m is not None]
+    return {"peak_parameter_count": sum(map(parameter_count, present)),
+            "peak_parameter_bytes": sum(map(parameter_bytes, present))}
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -334,11 +341,8 @@ def predict(name: str, config: DistillConfig, event, state: dict, ctx: LearnerCo
         with torch.no_grad():
             for indices, x, _ in eval_batches(split, config.eval_batch_size, config.input_size):
                 logits = net(x.to(ctx.device))[:, : task.num_classes]
-                if task.kind == MULTI_LABEL:
-                    scores = torch.sigmoid(logits)
-                else:
-                    scores = torch.softmax(logits + mask, dim=1)
-                yield Predictions(indices=indices, scores=scores.double().cpu().numpy())
+                scores = scores_from_logits(task, logits if task.kind == MULTI_LABEL else logits + mask)
+                yield Predictions(indices=indices, scores=scores)
 
     return batches(), usage
 
@@ -416,8 +420,8 @@ class DistillLearner:
         recipe, options = self.train_options(plan)
         result = train_loop(student, teacher, task, ctx, recipe, self.make_loss(plan), tag=self.name, **options)
         new_state = {
-            "backbone": plain(student.backbone),
-            "heads": {n: plain(student.head(n)) for n in student.names if n not in extra},
+            "backbone": plain_state_dict(student.backbone),
+            "heads": {n: plain_state_dict(student.head(n)) for n in student.names if n not in extra},
             "spaces": spaces, "task_space": task_space,
         }
         info = {"steps": result["steps"], "label_space": space, "teacher": teacher is not None,

@@ -175,6 +175,8 @@ class ComformerLearner(DistillLearner):
             mask[torch.tensor(entry["seen"] + [entry["num_classes"]], device=device)] = 0.0
         old_by_space = {sp: plan.old_classes(sp) for sp in plan.old_spaces} if plan.teacher is not None else {}
         old_by_space = {sp: old for sp, old in old_by_space.items() if old}
+        new_by_space = {sp: [c for c in plan.spaces[sp]["seen"] if c not in set(old)]
+                        for sp, old in old_by_space.items() if sp.startswith("shared:")}
 
         def loss_fn(b):
             logits = {n: plan.student.head(n)(b.student_pooled) for n in plan.student.names}
@@ -194,10 +196,8 @@ class ComformerLearner(DistillLearner):
             for sp, old in old_by_space.items():
                 s = logits[deployed(sp)]
                 t = plan.teacher.head(deployed(sp))(b.teacher_pooled)
-                if sp.startswith("shared:"):
-                    seen = plan.spaces[sp]["seen"]
-                    new = [c for c in seen if c not in set(old)]
-                    kd_total = kd_total + unbiased_kd(s, t, old, new, cfg.gamma, cfg.alpha, cfg.reweight)
+                if sp in new_by_space:
+                    kd_total = kd_total + unbiased_kd(s, t, old, new_by_space[sp], cfg.gamma, cfg.alpha, cfg.reweight)
                     if cfg.pseudo_weight > 0:
                         pl, kept = pseudo_label_loss(s, t, old, cfg.pseudo_threshold, cfg.alpha)
                         pseudo_total = pseudo_total + pl

@@ -117,3 +117,28 @@ def test_gpu_benchmark_smoke_on_cpu():
         images_per_second = float(row.split("|")[2])
         assert images_per_second > 0
     assert time.monotonic() - started < 60
+
+
+def test_distillation_learners_honour_prefetch_precision_and_channels_last(tmp_path, data_dir):
+    # comformer/muhdi train through learners/_distillation.train_loop, which takes the recipe's
+    # execution options from the shared ones: prefetching gives the same weights as synchronous
+    # batches, and bf16 + channels-last really change the arithmetic (so they are not ignored).
+    from nevis_bench import runner
+    from nevis_bench.checkpoint import load as load_checkpoint
+
+    def backbone(name, **options):
+        values = {
+            "stream": "synthetic-class-incremental", "learner": "comformer", "runs_dir": str(tmp_path / "runs"),
+            "data_dir": str(data_dir), "progress": False, "run_name": name,
+            "stream_options": {"tasks": 2, "classes_per_task": 2, "train_per_class": 8, "eval_per_class": 4},
+            "learner_config": {"max_steps": 4, "min_steps": 4, "input_size": 16, "batch_size": 8, **options},
+        }
+        run_dir, evaluator = runner.start(values)
+        assert evaluator.run() == "complete"
+        return load_checkpoint(run_dir.checkpoint_path)["learner_state"]["backbone"]
+
+    sync, prefetched = backbone("sync", prefetch=0), backbone("prefetch", prefetch=2)
+    assert all(torch.equal(sync[k], prefetched[k]) for k in sync)
+    bf16 = backbone("bf16", precision="bf16", channels_last=True)
+    assert all(torch.isfinite(v).all() for v in bf16.values() if v.is_floating_point())
+    assert not all(torch.equal(sync[k], bf16[k]) for k in sync)
