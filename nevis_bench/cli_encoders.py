@@ -63,10 +63,10 @@ def compare_encoders(encoders: list[str], learners: list[str], stream: str, out_
 
     ``stop_year`` keeps the tasks before that year (e.g. only the target tasks of a stream whose later
     tasks served as the pre-training source)."""
-    from nevis_bench import runner
     from nevis_bench.records import read_run
     from nevis_bench.reports.formatting import write_table
     from nevis_bench.reports.tables import runs_table
+    from nevis_bench.sweep import execute_run, run_status
 
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,15 +78,13 @@ def compare_encoders(encoders: list[str], learners: list[str], stream: str, out_
                 config["encoder_weights"] = encoder_weights
             name = f"{stream}-{learner}-{encoder}".replace(":", "_").replace("/", "_")[:120] + f"-s{seed}"
             run_path = pathlib.Path(runs_dir) / name
-            if not (run_path / "summary.json").exists():
-                run_dir, evaluator = runner.start({
+            if run_status(run_path) != "complete":  # new, or interrupted/failed earlier: start or resume
+                execute_run({
                     "stream": stream, "learner": learner, "runs_dir": str(runs_dir), "data_dir": str(data_dir),
                     "run_name": name, "progress": progress, "seed": seed, "learner_config": config,
                     "stream_options": dict(stream_options or {}),
                     **({"stop_year": stop_year} if stop_year is not None else {}),
                 })
-                evaluator.run()
-                run_path = run_dir.path
             run = read_run(run_path)
             row = runs_table([run], {run.path: name}).iloc[0]
             rows.append({"encoder": encoder, "learner": learner, "average_error": row["average_error"],

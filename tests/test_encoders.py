@@ -146,6 +146,19 @@ def test_compare_encoders_cli_writes_table_and_figure(tmp_path, data_dir):
     assert len(table) == 4 and set(table["encoder"]) == {"random:small_convnet", "random:tiny_resnet"}
     assert (table["headline_flops"] > 0).all() and table["average_error"].between(0, 1).all()
     assert (out / "compare_encoders.md").exists() and (out / "compare_encoders.png").stat().st_size > 1000
+    # a run left unfinished (here: marked interrupted) is resumed to the end, not tabulated as it is
+    import json
+
+    from nevis_bench.sweep import run_status
+
+    summary_path = next((tmp_path / "runs").glob("*knn*small_convnet*")) / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary_path.write_text(json.dumps({**summary, "status": "interrupted"}))
+    assert main(["compare-encoders", "--encoders", "random:small_convnet,random:tiny_resnet", "--learners", "knn,ncm",
+                 "--stream", "synthetic-debug", "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir),
+                 "--out", str(out), "--quiet"]) == 0
+    assert run_status(summary_path.parent) == "complete"
+    assert pd.read_csv(out / "compare_encoders.csv").equals(table)
 
 
 def test_pretrained_encoder_beats_random_init_with_linear_probe_on_a_related_stream(tmp_path):
