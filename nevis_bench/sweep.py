@@ -187,8 +187,9 @@ class _CrashingStop:
 
 # --- Ray --------------------------------------------------------------------------------------------
 
-def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
+def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None) -> bool:
     """Connect to a cluster (``address``) or start a quiet local one; no-op when Ray is up already.
+    Returns whether this call connected or started Ray (the caller then shuts it down).
 
     A local cluster runs without token authentication (``RAY_AUTH_MODE=disabled``), without the
     dashboard and usage statistics, and does not stream worker logs to the terminal.
@@ -198,16 +199,17 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     except ImportError as error:
         raise ConfigError("sweeps need Ray: pip install 'nevis-bench[sweep]' (ray==2.60.0)") from error
     if ray.is_initialized():
-        return
+        return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     options: dict[str, Any] = dict(
         log_to_driver=False, logging_level=logging.WARNING, configure_logging=True, include_dashboard=False,
     )
     if address:
         ray.init(address=address, **options)
-        return
+        return True
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=num_cpus or os.cpu_count(), num_gpus=num_gpus, **options)
+    return True
 
 
 def run_sweep(sweep: Sweep, resume: bool = False, address: str | None = None,
@@ -231,12 +233,9 @@ def run_sweep(sweep: Sweep, resume: bool = False, address: str | None = None,
     if not todo:
         return results
     sweep.runs_root.mkdir(parents=True, exist_ok=True)
-    started_here = False
+    started_here = init_ray(address)  # a clear ConfigError when Ray is not installed
     import ray
 
-    if not ray.is_initialized():
-        init_ray(address)
-        started_here = True
     try:
         crash = os.environ.get(CRASH_ENV)
         remote = ray.remote(execute_run).options(
