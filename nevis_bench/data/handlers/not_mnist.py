@@ -1,0 +1,67 @@
+"""notMNIST (``nevis:not_mnist``): letters A-J rendered in many fonts, 10 classes, 28 x 28 grey.
+
+File: the Kaggle download ``notmnist.zip`` (dataset jwjohnson314/notmnist), which holds
+``notMNIST_small/notMNIST_small/<A..J>/<base64 font name>.png`` (and a second copy of the tree,
+ignored). Only the ``notMNIST_small/notMNIST_small/`` tree is used, as the reference. Label: the folder
+letter, A -> 0 ... J -> 9. Order: sorted member names. The two empty files the reference lists as
+broken (``A/RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png`` and
+``F/Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png``) are skipped.
+
+Split rule (reference): images converted to grey and exact duplicates (same pixels, same label)
+dropped, keeping the first; then categorical 0.56/0.12/0.12/0.20 (RandomState(0)) over the unique
+images.
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, Deduplicator, parent_name, zip_names
+
+CLASS_NAMES = list("ABCDEFGHIJ")
+ROOT = "notMNIST_small/notMNIST_small/"
+BROKEN = {
+    ROOT + "A/RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png",
+    ROOT + "F/Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png",
+}
+
+
+def label_of(name: str) -> int | None:
+    if not name.startswith(ROOT) or name in BROKEN:
+        return None
+    folder = parent_name(name)
+    return CLASS_NAMES.index(folder) if folder in CLASS_NAMES else None
+
+
+def convert(ctx: HandlerContext) -> HandlerOutput:
+    archive = ctx.file("notmnist.zip")
+    notes: dict = {}
+
+    def examples():
+        splitter, dedup = CategoricalSplitter(ALL_DATA), Deduplicator()
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zip_names(zf) if label_of(n) is not None]
+            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
+                image, label = image.convert("L"), label_of(name)
+                if dedup.is_new(image, label):
+                    yield Example(splitter.next(), example_id, image, label)
+        notes["duplicates_removed"] = dedup.removed
+
+    return HandlerOutput(examples(), list(CLASS_NAMES), notes)
+
+
+HANDLER = Handler(
+    name="not_mnist",
+    dataset_key="notmnist",
+    artefacts=(Artefact("notmnist.zip"),),
+    convert=convert,
+    split_rule="notMNIST_small de-duplicated (pixels+label), then categorical 0.56/0.12/0.12/0.20 (RandomState(0))",
+    website="https://www.kaggle.com/jwjohnson314/notmnist",
+    licence="see the Kaggle page (data by Yaroslav Bulatov, released for public use)",
+    citation="Y. Bulatov, notMNIST dataset, 2011",
+    manual_step=(
+        "download https://www.kaggle.com/jwjohnson314/notmnist (Kaggle login; `kaggle datasets download "
+        "jwjohnson314/notmnist`) and place notmnist.zip in DIR (reference md5 e2a47bb2a88c2c6bcae60d9f95223ace)"
+    ),
+)

@@ -1,0 +1,121 @@
+"""Handlers of the 2018-2021 NEVIS datasets (issue 17), on small archives in the publishers' layouts.
+
+The archives are written by ``tests/archives_2018_2021.py``; each test prepares one with
+``write_prepared`` and checks ids, labels, class names and split membership against the reference's
+rule (random draws recomputed one at a time with ``np.random.RandomState(0).multinomial``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import archives_2018_2021 as archives
+from nevis_bench.data.catalog import DATASETS
+from nevis_bench.data.handlers import HANDLERS
+from nevis_bench.data.prepared import PreparedSource, write_prepared
+
+WRITERS = {name[len("write_"):]: getattr(archives, name) for name in dir(archives) if name.startswith("write_") and name != "write_zip"}
+
+
+def expected_split_of(expected) -> dict[str, str]:
+    """Fixed splits as given; random ones by the reference's per-example draw, one RandomState(0) per group."""
+    states = {group: np.random.RandomState(0) for group in expected.random}
+    out = {}
+    for example_id, _ in expected.order:
+        if example_id in expected.splits:
+            out[example_id] = expected.splits[example_id]
+        else:
+            fractions = expected.random[expected.groups[example_id]]
+            draw = np.argmax(states[expected.groups[example_id]].multinomial(1, [f for _, f in fractions]))
+            out[example_id] = fractions[draw][0]
+    return out
+
+
+def prepare(name, tmp_path):
+    source_dir = tmp_path / "originals"
+    source_dir.mkdir()
+    expected = WRITERS[name](source_dir)
+    dataset = write_prepared(HANDLERS[name], [source_dir], tmp_path / "data", progress=False)
+    return expected, dataset
+
+
+def normalised(label):
+    return sorted(label) if isinstance(label, (list, tuple)) else label
+
+
+@pytest.mark.parametrize("name", sorted(WRITERS))
+def test_handler_converts_original_archive(name, tmp_path):
+    expected, dataset = prepare(name, tmp_path)
+    handler = HANDLERS[name]
+    facts = DATASETS[handler.dataset_key]
+    assert facts.source == f"nevis:{name}"
+    assert dataset.ready
+    metadata, manifest = dataset.metadata, dataset.manifest
+    split_of = expected_split_of(expected)
+    labels = {i: normalised(l) for i, l in expected.order}
+    for split in ("train", "dev", "dev_test", "test"):
+        ids = [i for i, _ in expected.order if split_of[i] == split]
+        assert manifest["splits"][split]["ids"] == ids, split
+        assert manifest["splits"][split]["labels"] == [labels[i] for i in ids], split
+    assert sum(metadata["counts"].values()) == len(expected.order) == len(labels)
+    if expected.class_names is not None:
+        assert metadata["class_names"] == expected.class_names
+    assert metadata["channels"] == facts.channels and metadata["licence"] and metadata["split_rule"]
+    assert dataset.verify() == []
+    splits = PreparedSource(name, facts.key, data_dir=str(tmp_path / "data")).build(8)
+    for split, (images, split_labels, ids) in splits.items():
+        assert images.shape[1:] == (8, 8, facts.channels) and len(split_labels) == len(ids)
+
+
+def test_every_group_dataset_has_a_handler_and_a_test():
+    group = {
+        "tid2008", "tid2013", "semeion", "caltech_camera_traps", "casia_hwdb", "trancos", "mall", "not_mnist",
+        "tiny_imagenet", "food101", "mnist_rotation", "awa2", "food101n", "shanghai_tech", "animal_web", "biwi",
+        "pneumonia_chest_xray", "path_mnist", "nih_chest_xray", "tubercolosis", "covid_19_xray", "ddsm",
+        "synthetic_covid19_xray",
+    }
+    assert group <= set(HANDLERS)
+    assert group <= set(WRITERS)
+    for name in group:
+        handler = HANDLERS[name]
+        assert DATASETS[handler.dataset_key].source == f"nevis:{name}"
+        assert all(a.url for a in handler.artefacts) or handler.manual_step, name
+
+
+# ----------------------------------------------------------------------------------------------------
+# Dataset-specific checks
+
+
+def test_semeion_pixels_and_label(tmp_path):
+    from nevis_bench.data.handlers.semeion import parse_line
+
+    values = ["1.0000" if k in (0, 17, 255) else "0.0000" for k in range(256)]
+    pixels, label = parse_line(" ".join(values) + " 0 0 0 0 0 0 0 1 0 0\n", "x")
+    assert label == 7 and pixels.dtype == np.uint8 and pixels.shape == (16, 16)
+    assert pixels[0, 0] == 255 and pixels[1, 1] == 255 and pixels[15, 15] == 255 and pixels.sum() == 3 * 255
+
+
+def test_not_mnist_drops_duplicates(tmp_path):
+    _, dataset = prepare("not_mnist", tmp_path)
+    assert dataset.metadata["notes"]["duplicates_removed"] == 1
+
+
+def test_mnist_rotation_rotates_training_digits_only(tmp_path):
+    import gzip
+
+    import scipy.ndimage
+
+    _, dataset = prepare("mnist_rotation", tmp_path)
+    source = tmp_path / "originals"
+    with gzip.open(source / "train-images-idx3-ubyte.gz") as handle:
+        train = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    with gzip.open(source / "t10k-images-idx3-ubyte.gz") as handle:
+        test = np.frombuffer(handle.read(), np.uint8, offset=16).reshape(-1, 28, 28)
+    angles = np.random.RandomState(99_999)
+    wanted = {f"train-images-idx3-ubyte.gz:{i}": scipy.ndimage.rotate(image, angles.randint(0, 360), reshape=False) for i, image in enumerate(train)}
+    wanted.update({f"t10k-images-idx3-ubyte.gz:{i}": image for i, image in enumerate(test)})
+    source_images = PreparedSource("mnist_rotation", "mnist_rot", data_dir=str(tmp_path / "data")).build(28)
+    for split, (images, _, ids) in source_images.items():
+        for image, example_id in zip(images, ids):
+            assert np.array_equal(image[:, :, 0], wanted[example_id]), example_id
