@@ -12,7 +12,7 @@
   ``small_convnet``; the outputs of the four residual stages of the ResNets) and the pooled features.
 * The teacher is the frozen previous model: the backbone and deployed heads of the state at the start
   of the train event, in eval mode.
-* :func:`train_loop`: the SGD recipe of :mod:`nevis_bench.training` (Nesterov SGD, weight decay on
+* :func:`train_loop`: the SGD recipe of :mod:`nevis_bench.learner_kit.training` (Nesterov SGD, weight decay on
   weights only, warm-up + cosine, augmentation, ``epochs`` clipped to ``[min_steps, max_steps]``)
   with a learner-supplied loss, within-event checkpoints (``ctx.checkpoint_due`` / ``ctx.checkpoint``)
   and exact resume from ``ctx.resume_state``. Deviation from ``training.fit``: no validation-based
@@ -37,13 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.context import LearnerContext
+from nevis_bench.run.context import LearnerContext
 from nevis_bench.data.loader import TrainBatches, eval_batches, step_batches
 from nevis_bench.learners._finetuning import plain_state_dict
-from nevis_bench.models import make_backbone, parameter_bytes, parameter_count
+from nevis_bench.learner_kit.models import make_backbone, parameter_bytes, parameter_count
 from nevis_bench.protocol import MULTI_LABEL, SINGLE_LABEL, Predictions, ResourceUsage, TaskInfo
-from nevis_bench.training import (
-    RecipeConfig, TrainingDiverged, _optimizer, autocast, learning_rate_at, prefetch_depth, scores_from_logits,
+from nevis_bench.learner_kit.training import (
+    RecipeConfig, TrainingDiverged, make_optimizer, autocast, learning_rate_at, prefetch_depth, scores_from_logits,
     step_budget, to_device,
 )
 
@@ -221,7 +221,7 @@ LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, float]]]
 
 
 def _scaled_optimizer(student: MultiHeadNet, recipe: RecipeConfig, backbone_lr_scale: float) -> torch.optim.Optimizer:
-    """Nesterov SGD as ``training._optimizer`` with the backbone's learning rate multiplied by ``backbone_lr_scale``."""
+    """Nesterov SGD as ``training.make_optimizer`` with the backbone's learning rate multiplied by ``backbone_lr_scale``."""
     groups = []
     for module, scale in ((student.backbone, backbone_lr_scale), (student.heads, 1.0)):
         trainable = [p for p in module.parameters() if p.requires_grad]
@@ -250,7 +250,7 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
     batches = TrainBatches(train, recipe.batch_size, recipe.augment, seed=ctx.rng_seed(tag, "batches"))
     total = step_budget(recipe, len(train))
     warmup = min(total - 1, round(recipe.warmup_epochs * batches.steps_per_epoch))
-    optimizer = _optimizer(student, recipe) if backbone_lr_scale == 1.0 else _scaled_optimizer(
+    optimizer = make_optimizer(student, recipe) if backbone_lr_scale == 1.0 else _scaled_optimizer(
         student, recipe, backbone_lr_scale)
 
     step = 0

@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from nevis_bench.context import LearnerContext
-from nevis_bench.models import Classifier, make_backbone
+from nevis_bench.run.context import LearnerContext
+from nevis_bench.learner_kit.models import Classifier, make_backbone
 from nevis_bench.protocol import PredictEvent, ResourceUsage, TaskInfo
-from nevis_bench.training import RecipeConfig, model_usage, predict_batches
+from nevis_bench.learner_kit.training import RecipeConfig, model_usage, predict_batches
 
 
 def plain_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -1,6 +1,6 @@
 """Frozen features for the learners that work on a fixed embedding (``curl``, ``leo``).
 
-A private stand-in for a pre-trained encoder: a ``nevis_bench.models`` backbone (default
+A private stand-in for a pre-trained encoder: a ``nevis_bench.learner_kit.models`` backbone (default
 ``small_convnet``) initialised from a fixed seed, in eval mode, never trained. Features of a split
 are computed with the evaluation preprocessing (central square crop, resize; no augmentation) and
 every image's forward pass is charged to the caller (``ctx.flops.forward_examples``): train FLOPs
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from nevis_bench.data.loader import eval_batches
-from nevis_bench.models import make_backbone
+from nevis_bench.learner_kit.models import make_backbone
 from nevis_bench.protocol import Predictions
 
 _ENCODERS: dict[tuple[str, int], torch.nn.Module] = {}
@@ -53,7 +53,8 @@ def encode_split(split, ctx, encoder: str = "small_convnet", seed: int = 0, inpu
         for _, inputs, y in eval_batches(split, batch_size, input_size):
             f = module(inputs)
             feats.append(F.normalize(f, dim=1) * f.shape[1] ** 0.5)
-            labels.append(y)
+            if y is not None:  # None on the split of a predict event
+                labels.append(y)
     dim = module.feature_dim
     features = torch.cat(feats) if feats else torch.zeros(0, dim)
     flops = ctx.flops.forward_examples(module, (3, input_size, input_size), len(split), batch_size) if len(split) else 0
@@ -66,15 +67,7 @@ def counted(ctx, key: tuple, fn: Callable[[], Any]) -> tuple[Any, int]:
     ``key`` must determine the FLOPs (it should name the computation and every shape involved).
     The count covers everything ``fn`` does, backward passes included.
     """
-    cache = ctx.flops._cache
-    full_key = ("counted",) + tuple(key)
-    if full_key in cache:
-        return fn(), cache[full_key]
-    with FlopCounterMode(display=False) as counter:
-        result = fn()
-    cache[full_key] = int(counter.get_total_flops())
-    ctx.flops.counts_made += 1
-    return result, cache[full_key]
+    return ctx.flops.measured(key, fn)
 
 
 def scores_as_predictions(scores: np.ndarray, batch_size: int) -> Iterator[Predictions]:

@@ -1,7 +1,7 @@
 """Pieces shared by the learners on frozen-encoder features (latent_replay, knn, ncm, linear_probe).
 
-Encoders come from :mod:`nevis_bench.encoders` (``encoder`` name, optional ``encoder_weights`` path,
-``encoder_input_size`` 0 = the encoder's default). Features come from :func:`nevis_bench.encoders.encode`
+Encoders come from :mod:`nevis_bench.learner_kit.encoders` (``encoder`` name, optional ``encoder_weights`` path,
+``encoder_input_size`` 0 = the encoder's default). Features come from :func:`nevis_bench.learner_kit.encoders.encode`
 (feature cache under ``<data_dir>/features/``); the encoder's forward FLOPs are charged for every
 image encoded: train-split features are ``flops_train``, the predicted split's are ``flops_inference``.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nevis_bench.encoders import Encoder, encode, load_encoder
-from nevis_bench.models import parameter_bytes, parameter_count
+from nevis_bench.learner_kit.encoders import Encoder, encode, load_encoder
+from nevis_bench.learner_kit.models import parameter_bytes, parameter_count
 from nevis_bench.protocol import MULTI_LABEL, Predictions
 
 _ENCODERS: dict[tuple, Encoder] = {}
@@ -40,7 +40,10 @@ def features(config: EncoderConfig, task_key: str, split: str, ctx) -> tuple[tor
     """(features (N, D), labels tensor, encoder FLOPs) of one split."""
     encoder = get_encoder(config)
     feats, flops = encode(encoder, (task_key, split), ctx, config.encode_batch_size)
-    labels = ctx.data.split(task_key, split).labels
+    data = ctx.data.split(task_key, split)
+    if not data.labelled:  # the split of a predict event
+        return feats, None, flops
+    labels = data.labels
     labels = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32 if labels.ndim == 2 else np.int64))
     return feats, labels, flops
 

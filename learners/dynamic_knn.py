@@ -20,7 +20,7 @@ For every train event:
 3. **Hyperparameter search** (follows ``hype.py``): ``num_trials`` trials from the same
    initialisation, learning rate log-uniform in [``lr_min``, ``lr_max``] and label smoothing uniform
    in [0, ``label_smoothing_max``], drawn from a seed of the run and the event. Each trial is the
-   shared recipe (:func:`nevis_bench.training.fit`: SGD + Nesterov, warm-up + cosine, keep the best
+   shared recipe (:func:`nevis_bench.learner_kit.training.fit`: SGD + Nesterov, warm-up + cosine, keep the best
    validated state, early stopping); the config's ``learning_rate`` and ``label_smoothing`` are
    replaced by each trial's draw. *Adaptation (bug fix)*: the kept trial is the one with the lowest
    dev error *of the state it keeps* (its best validation); the reference ranks trials by the error
@@ -75,14 +75,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from nevis_bench import metrics
+from nevis_bench.records import metrics
 from nevis_bench.data.cache import SplitData
 from nevis_bench.data.loader import eval_batches
 from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_saved
-from nevis_bench.models import make_backbone, parameter_count
+from nevis_bench.learner_kit.models import make_backbone, parameter_count
 from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
 from nevis_bench.registry import LEARNERS
-from nevis_bench.training import RecipeConfig, fit
+from nevis_bench.learner_kit.training import RecipeConfig, fit
 
 FRESH = "<fresh>"  # the name of the freshly initialised candidate
 
@@ -223,13 +223,8 @@ class DynamicKnnLearner:
             recipe = dataclasses.replace(cfg, **space[index])
             model = build_classifier(cfg, task, ctx, init_backbone, init_head)
             inner = resume.get("fit") if resume.get("trial") == index else None
-            trial_ctx = dataclasses.replace(
-                ctx, resume_state=inner,
-                _write_checkpoint=lambda fit_state, i=index: ctx._write_checkpoint(
-                    {"outer": progress, "trial": i, "fit": fit_state}),
-            )
+            trial_ctx = ctx.nested(inner, lambda fit_state, i=index: {"outer": progress, "trial": i, "fit": fit_state})
             result = fit(model, task, trial_ctx, recipe, tag=f"trial{index}")
-            ctx._last_checkpoint_time = trial_ctx._last_checkpoint_time
             record = {**space[index], **result.info(), "flops": result.flops_train}
             progress["trials"].append(record)
             best = progress["best"]

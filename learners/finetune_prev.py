@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
-from nevis_bench.training import RecipeConfig, fit
+from nevis_bench.learner_kit.training import RecipeConfig, fit
 from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_with
 
 

@@ -1,7 +1,7 @@
 """``independent``: a fresh model per task (the reference's Independent baseline).
 
 Every train event initialises a new backbone and head and trains them with the shared recipe
-(:mod:`nevis_bench.training`). The trained model of each task key is kept; prediction uses the
+(:mod:`nevis_bench.learner_kit.training`). The trained model of each task key is kept; prediction uses the
 model trained on that task, so there is no forgetting and no transfer. A repeated task is trained
 again from scratch and replaces the earlier model.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
-from nevis_bench.training import RecipeConfig, fit, model_usage
+from nevis_bench.learner_kit.training import RecipeConfig, fit, model_usage
 from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_saved
 
 

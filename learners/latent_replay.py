@@ -2,7 +2,7 @@
 
 Follows latent_CL's ``latent_ER`` regime (learner_specs.md section 1):
 
-* the encoder (``encoder``, see :mod:`nevis_bench.encoders`) is frozen and only encodes images; its
+* the encoder (``encoder``, see :mod:`nevis_bench.learner_kit.encoders`) is frozen and only encodes images; its
   features are cached on disk but its forward FLOPs are charged for every image, every time
   (train split: ``flops_train``; predicted split: ``flops_inference``);
 * features are standardised per example (zero mean, unit variance over the feature dimension;

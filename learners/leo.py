@@ -71,7 +71,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nevis_bench.learners._frozen_features import counted, encode_split, scores_as_predictions
-from nevis_bench.models import parameter_count
+from nevis_bench.learner_kit.models import parameter_count
 from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
 from nevis_bench.registry import LEARNERS
 

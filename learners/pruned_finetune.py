@@ -4,7 +4,7 @@ Caccia et al. 2023, "Towards Compute-Optimal Transfer Learning" (learner_specs.m
 public code, so the details below are our reconstruction):
 
 1. Once per model construction, with no data: load the encoder ``encoder`` (a torchvision ResNet from
-   :mod:`nevis_bench.encoders`: ``resnet50``/``resnet18`` with ImageNet weights, ``random:resnet18``,
+   :mod:`nevis_bench.learner_kit.encoders`: ``resnet50``/``resnet18`` with ImageNet weights, ``random:resnet18``,
    ``file:...``). In every residual block rank the output filters of the inner convolutions (basic
    block: ``conv1``; bottleneck: ``conv1`` and ``conv2``) by the L1 norm of their weights and keep the
    top ``1 - prune_ratio`` per layer (at least one; kept filters stay in their original order).
@@ -13,7 +13,7 @@ public code, so the details below are our reconstruction):
    convolution of each block, the downsample paths and the stem are untouched, so the residual
    stream and the representation width (512 / 2048) are unchanged ("convolutional pruning").
 3. Each task is then trained as ``independent`` does: the pruned backbone plus a fresh linear head,
-   finetuned end to end with :func:`nevis_bench.training.fit` (shared recipe, resume, early stopping).
+   finetuned end to end with :func:`nevis_bench.learner_kit.training.fit` (shared recipe, resume, early stopping).
    The trained model of each task key is kept and predicts that task.
 
 Pruning is deterministic and cheap (not counted: a sort of filter norms). FLOPs: the training loop's
@@ -29,12 +29,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nevis_bench.encoders import NormalisedEncoder, load_encoder
+from nevis_bench.learner_kit.encoders import NormalisedEncoder, load_encoder
 from nevis_bench.learners._finetuning import plain_state_dict, predict_with
-from nevis_bench.models import Classifier
+from nevis_bench.learner_kit.models import Classifier
 from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
-from nevis_bench.training import RecipeConfig, fit, model_usage
+from nevis_bench.learner_kit.training import RecipeConfig, fit, model_usage
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The learner protocol: events, resource usage, predictions, and the Learner interface.
 
-A learner is three functions over plain-data state (DESIGN.md, "Data flow"):
+A learner is three functions over plain-data state (``docs/design.md``, "The protocol"):
 
 * ``init() -> state``
 * ``train(event, state, ctx) -> (state, ResourceUsage)``
@@ -8,13 +8,17 @@ A learner is three functions over plain-data state (DESIGN.md, "Data flow"):
 
 State is plain data (dicts, lists, numbers, strings, tensors) so that checkpoints are ``torch.save``
 of it and load with ``weights_only=True``; no pickled object graphs.
+
+What a learner may read is what the event hands it (:class:`Context`): ``ctx.data`` is scoped to the
+event, and anything else raises :class:`ProtocolViolation`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -121,14 +125,83 @@ class Predictions:
     scores: np.ndarray
 
 
+class ProtocolViolation(PermissionError):
+    """A learner asked for something the event does not hand it (another task, a held-out split, the
+    labels of the split it predicts); the message says what was refused and what is allowed."""
+
+
+class EventSplit(Protocol):
+    """One split as a learner sees it. ``labels`` and ``ids`` raise ProtocolViolation on the split
+    of a predict event (``labelled`` is False there); ``take`` then returns ``(images, None)``."""
+
+    labelled: bool
+    images: Any  # uint8 (N, S, S, C), possibly a read-only memory map
+
+    @property
+    def labels(self) -> np.ndarray: ...
+
+    def __len__(self) -> int: ...
+
+    def take(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+class EventDataView(Protocol):
+    """``ctx.data``: the splits of the current event's task that the event allows (see Context)."""
+
+    def split(self, task_key: str, split: str) -> EventSplit: ...
+
+    def cache_folder(self, task_key: str) -> str: ...
+
+
+class Context(Protocol):
+    """What a learner gets besides its state (implemented by ``nevis_bench.run.context``).
+
+    * ``data``: a train event reads its task's ``train``, ``dev`` and ``train_and_dev`` splits; a
+      predict event reads the images of the split it predicts, never their labels. Nothing else:
+      no other task, no ``dev_test``/``test`` labels.
+    * ``flops``: the FLOP counter (``forward``, ``train_step``, ``forward_examples``, ``measured``).
+    * ``rng_seed(*tags)`` / ``seeded(*tags)``: seeds derived from the run seed, event and tags.
+    * ``checkpoint_due(step)`` / ``checkpoint(state)``: exact resume inside a long event; the state
+      comes back as ``resume_state``. ``nested(resume_state, wrap)`` gives a nested loop (one
+      trial of a search) its own checkpoint scope inside the event's.
+    """
+
+    data: EventDataView
+    device: Any  # torch.device
+    seed: int
+    event_index: int
+    flops: Any  # nevis_bench.learner_kit.flops.FlopCounter
+    resume_state: Any
+    progress: bool
+
+    def rng_seed(self, *tags: int | str) -> int: ...
+
+    def seeded(self, *tags: int | str) -> contextlib.AbstractContextManager[None]: ...
+
+    def checkpoint_due(self, step: int) -> bool: ...
+
+    def checkpoint(self, within_event_state: Any) -> None: ...
+
+    def nested(self, resume_state: Any, wrap: Callable[[Any], Any]) -> "Context": ...
+
+    def progress_bar(self, total: int, desc: str, initial: int = 0) -> Any: ...
+
+
 @runtime_checkable
 class Learner(Protocol):
-    """What the evaluator calls. ``ctx`` is a :class:`nevis_bench.context.LearnerContext`."""
+    """What the evaluator calls; ``ctx`` is a :class:`Context`.
+
+    A learner that never calls ``ctx.checkpoint`` inside an event declares it with a class attribute
+    ``checkpoints_within_event = False`` (the conformance kit then does not expect a mid-event stop).
+    A learner whose work is partly invisible to ``FlopCounterMode`` (scikit-learn, numpy) counts that
+    work analytically in its ResourceUsage; the kit's FLOP audit accepts reported FLOPs at or above
+    what the counter measured.
+    """
 
     def init(self) -> Any: ...
 
-    def train(self, event: TrainEvent, state: Any, ctx: Any) -> tuple[Any, ResourceUsage]: ...
+    def train(self, event: TrainEvent, state: Any, ctx: Context) -> tuple[Any, ResourceUsage]: ...
 
     def predict(
-        self, event: PredictEvent, state: Any, ctx: Any
+        self, event: PredictEvent, state: Any, ctx: Context
     ) -> tuple[Iterable[Predictions], ResourceUsage]: ...

@@ -10,36 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
 from tqdm.auto import tqdm
 
 from nevis_bench.data.cache import CachedTask, SplitData, TaskCache
+from nevis_bench.data.sources import DataMissingError, TaskSource
 from nevis_bench.protocol import Event, PredictEvent, TaskInfo, TrainEvent
-
-
-class DataMissingError(RuntimeError):
-    """One or more datasets a run needs are not available; the message lists how to get each."""
-
-
-@dataclass(frozen=True)
-class Availability:
-    available: bool
-    how_to_get: str = ""  # the command or manual step that makes the data available
-
-
-class TaskSource(Protocol):
-    """Where a task's data comes from. Sources write the task cache; training reads only the cache."""
-
-    def fingerprint(self, image_size: int) -> str:
-        """A string that changes whenever the bytes this source would produce change."""
-
-    def availability(self) -> Availability: ...
-
-    def build(self, image_size: int) -> dict:
-        """Split name -> (images uint8 (N,S,S,C), labels[, ids]) for train, dev, dev_test, test."""
-
-    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 """Training throughput of the reference backbone: images/s, achieved FLOP/s and model FLOP utilisation.
 
 Trains ``cifar_resnet34`` at 64x64 with batch 256 (the reference's NEVIS'22 setup) for a fixed
-number of steps with the shared recipe's execution path (:mod:`nevis_bench.training`: bf16
+number of steps with the shared recipe's execution path (:mod:`nevis_bench.learner_kit.training`: bf16
 autocast, channels-last, ``torch.compile``, prefetching loader with pinned memory), for fp32 and
 bf16, eager and compiled, and reports
 
 * images/s of the timed steps (after warm-up steps, which also absorb compilation),
-* achieved FLOP/s = counted FLOPs of a train step (``nevis_bench.flops``, the same count the
+* achieved FLOP/s = counted FLOPs of a train step (``nevis_bench.learner_kit.flops``, the same count the
   benchmark's compute accounting uses) x steps / time,
 * MFU = achieved FLOP/s / the device's bf16 matmul peak, measured here with a large matrix product,
 * the loader's images/s alone (task-cache batch -> augmented float batch, one thread).
@@ -32,9 +32,9 @@ from torch import nn
 
 from nevis_bench.data.cache import SplitData
 from nevis_bench.data.loader import TrainBatches, step_batches
-from nevis_bench.flops import count_train_step
-from nevis_bench.models import Classifier, make_backbone
-from nevis_bench.training import RecipeConfig, _optimizer, autocast, prepare_model, to_device
+from nevis_bench.learner_kit.flops import count_train_step
+from nevis_bench.learner_kit.models import Classifier, make_backbone
+from nevis_bench.learner_kit.training import RecipeConfig, _optimizer, autocast, prepare_model, to_device
 
 
 def _sync(device: torch.device) -> None:

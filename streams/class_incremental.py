@@ -19,8 +19,9 @@ import numpy as np
 
 from nevis_bench.protocol import SINGLE_LABEL, TaskInfo
 from nevis_bench.registry import STREAMS
-from nevis_bench.stream import Availability, Stream, StreamEntry
-from nevis_bench.streams import catalog
+from nevis_bench.data.sources import Availability
+from nevis_bench.stream import Stream, StreamEntry
+from nevis_bench.data import catalog
 from nevis_bench.streams.synthetic.streams import SyntheticSource
 
 

@@ -44,12 +44,10 @@ from typing import Sequence
 
 import numpy as np
 
-from nevis_bench.data.prepared import PreparedSource
-from nevis_bench.data.tfds_source import TfdsSource
-from nevis_bench.protocol import TaskInfo
+from nevis_bench.data.sources import source_for, task_info
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import Stream, StreamEntry
-from nevis_bench.streams import catalog
+from nevis_bench.data import catalog
 
 META_TRAIN_STOP_YEAR = catalog.DEFAULT_STOP_YEAR  # 2020: the development / held-out boundary
 ABLATION_STOP_YEAR = catalog.FINAL_STOP_YEAR  # 2022
@@ -76,21 +74,6 @@ def as_int(value, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise TypeError(f"option {name} must be an integer, got {value!r}") from None
-
-
-def source_for(facts: catalog.DatasetFacts, data_dir=None, tfds_data_dir=None, download: bool = False):
-    """The task source of a catalog dataset: TFDS or prepared."""
-    kind, _, name = facts.source.partition(":")
-    if kind == "tfds":
-        return TfdsSource(name, data_dir=data_dir, tfds_dir=tfds_data_dir, download=download)
-    return PreparedSource(name, facts.key, data_dir=data_dir)
-
-
-def task_info(facts: catalog.DatasetFacts, year: int) -> TaskInfo:
-    return TaskInfo(
-        key=facts.key, name=facts.name, year=year, kind=facts.kind, num_classes=facts.num_classes,
-        domain=facts.domain, channels=facts.channels,
-    )
 
 
 # ---------------------------------------------------------------------------------------------------

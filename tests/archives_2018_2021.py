@@ -196,3 +196,91 @@ def write_mnist_rotation(folder: pathlib.Path) -> Expected:
         for i, label in enumerate(labels):
             expected.add(f"{prefix}-images-idx3-ubyte.gz:{i}", int(label), split=split, group=None if split else "train")
     return expected
+
+
+def write_pneumonia_chest_xray(folder: pathlib.Path) -> Expected:
+    expected = Expected(random={"train": TRAIN_DEV}, class_names=["NORMAL", "PNEUMONIA"])
+    members = []
+    used = {}
+    seed = 500
+    for part in ("train", "test", "val"):
+        for label, cls in enumerate(["PNEUMONIA", "NORMAL"]):
+            for k in range(4 if part == "train" else 2):
+                seed += 1
+                base = f"person{k}_{'virus' if label == 0 else 'IM'}_{seed}.jpeg"
+                member = f"chest_xray/chest_xray/{part}/{cls}/{base}"
+                data = image_bytes("JPEG", size=(14, 12), mode="L" if k % 2 else "RGB", seed=seed)
+                members.append((member, data))
+                members.append((f"chest_xray/{part}/{cls}/{base}", data))  # the duplicate tree: ignored
+                members.append((f"__MACOSX/chest_xray/chest_xray/{part}/{cls}/._{base}", b"\x00\x05"))
+                used[member] = (part, 1 - label)
+    members.append(("chest_xray/chest_xray/.DS_Store", b"\x00"))
+    write_zip(folder / "chest-xray-pneumonia.zip", members)
+    for part, split in (("train", None), ("val", "dev_test"), ("test", "test")):
+        for member in sorted(m for m, (p, _) in used.items() if p == part):
+            expected.add(f"chest-xray-pneumonia.zip:{member}", used[member][1], split=split, group=None if split else "train")
+    return expected
+
+
+def write_tubercolosis(folder: pathlib.Path) -> Expected:
+    expected = Expected(random={"all": ALL}, class_names=["Normal", "Tuberculosis"])
+    root = "TB_Chest_Radiography_Database/"
+    members = [(root + "README.md.txt", b"readme"), (root + "Normal.metadata.xlsx", b"xlsx"), (root + "Tuberculosis.metadata.xlsx", b"xlsx")]
+    for label, cls in ((1, "Tuberculosis"), (0, "Normal")):
+        for k in range(1, 8):
+            members.append((f"{root}{cls}/{cls}-{k}.png", image_bytes(size=(16, 16), mode="RGB" if k == 3 else "L", seed=600 + 10 * label + k)))
+    write_zip(folder / "tuberculosis-tb-chest-xray-dataset.zip", members)
+    for name, _ in sorted(members):
+        if name.endswith(".png"):
+            expected.add(f"tuberculosis-tb-chest-xray-dataset.zip:{name}", 0 if "/Normal/" in name else 1, group="all")
+    return expected
+
+
+def write_covid_19_xray(folder: pathlib.Path) -> Expected:
+    expected = Expected(random={"all": ALL}, class_names=["COVID", "Lung_Opacity", "Normal", "Viral Pneumonia"])
+    root = "COVID-19_Radiography_Dataset/"
+    members = [(root + "README.md.txt", b"readme")]
+    duplicate = image_bytes(size=(16, 16), mode="L", seed=777)
+    # The catalogue counts 3 classes for this task (the reference 4, see the handler): the archive holds
+    # images of the first three classes only, so that the prepared labels stay within the catalogue.
+    for label, cls in ((2, "Normal"), (0, "COVID"), (1, "Lung_Opacity")):
+        members.append((f"{root}{cls}.metadata.xlsx", b"xlsx"))
+        for k in range(1, 6):
+            data = duplicate if (cls, k) in (("COVID", 4), ("COVID", 5), ("Normal", 5)) else image_bytes(size=(16, 16), mode="RGB", seed=700 + 10 * label + k)
+            members.append((f"{root}{cls}/{cls}-{k}.png", data))
+    write_zip(folder / "covid19-radiography-database.zip", members)
+    for name, _ in sorted(members):
+        if name.endswith(".png") and name != root + "COVID/COVID-5.png":  # duplicate of COVID-4: dropped
+            cls = name.split("/")[1]
+            expected.add(f"covid19-radiography-database.zip:{name}", ["COVID", "Lung_Opacity", "Normal"].index(cls), group="all")
+    return expected
+
+
+def write_synthetic_covid19_xray(folder: pathlib.Path) -> Expected:
+    expected = Expected(random={"all": ALL}, class_names=["Normal", "Pneumonia"])
+    for zip_name, sub, label in (("G_PC.zip", "G2", 1), ("G_NC.zip", "G1", 0)):
+        members = [(f"{sub}/", b"")] + [(f"{sub}/{k:04d}.png", image_bytes(size=(16, 16), seed=800 + 10 * label + k)) for k in (3, 1, 2, 0, 5, 4)]
+        write_zip(folder / zip_name, members)
+    for zip_name, sub, label in (("G_NC.zip", "G1", 0), ("G_PC.zip", "G2", 1)):
+        for k in range(6):
+            expected.add(f"{zip_name}:{sub}/{k:04d}.png", label, group="all")
+    return expected
+
+
+def write_path_mnist(folder: pathlib.Path) -> Expected:
+    expected = Expected(random={"all": ALL}, class_names=["tumor", "stroma", "complex", "lympho", "debris", "mucosa", "adipose", "empty"])
+    rng = np.random.default_rng(9)
+    header = ",".join(f'"pixel{i:04d}"' for i in range(28 * 28 * 3)) + ',"label"\n'
+    rows = []
+    for r in range(12):
+        label = int(rng.integers(1, 9))
+        pixels = rng.integers(0, 256, 28 * 28 * 3)
+        rows.append(",".join(str(p) for p in pixels) + f",{label}\n")
+        expected.add(f"colorectal-histology-mnist.zip:hmnist_28_28_RGB.csv:row {r}", label - 1, group="all")
+    members = [
+        ("hmnist_8_8_L.csv", b'"pixel0000","label"\n0,1\n'),
+        ("hmnist_28_28_RGB.csv", (header + "".join(rows)).encode()),
+        ("Kather_texture_2016_image_tiles_5000/01_TUMOR/1A11_CRC-Prim-HE-07_022.tif_Row_601_Col_151.tif", b"tif"),
+    ]
+    write_zip(folder / "colorectal-histology-mnist.zip", members)
+    return expected

@@ -56,7 +56,7 @@ FINETUNE = {**BUDGET, "kd_weight": 0.0, "pseudo_weight": 0.0, "wa_step": 0}
 
 
 def _final_accuracy(tmp_path, data_dir, name, seed, learner_config):
-    from nevis_bench import runner
+    from nevis_bench.run import runner
     values = {
         "stream": "synthetic-class-incremental", "learner": "comformer", "runs_dir": str(tmp_path / "runs"),
         "data_dir": str(data_dir), "progress": False, "final_eval": True, "run_name": f"{name}-{seed}",

@@ -5,17 +5,17 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nevis_bench import runner
-from nevis_bench.checkpoint import load as load_checkpoint
-from nevis_bench.checkpoint import round_trip
-from nevis_bench.context import LearnerContext
-from nevis_bench.flops import FlopCounter
+from nevis_bench.run import runner
+from nevis_bench.run.checkpoint import load as load_checkpoint
+from nevis_bench.run.checkpoint import round_trip
+from nevis_bench.run.context import LearnerContext
+from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learners import curl
 from nevis_bench.learners.curl import CurlNet
 from nevis_bench.protocol import PredictEvent, TrainEvent
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
-from nevis_bench.testing import _states_equal, check_learner
+from nevis_bench.conformance import _states_equal, check_learner
 
 # A CPU-sized budget that still lets the generative model become class-specific: at 150 steps a task
 # the replayed samples were classified as their component at near chance (0.40 on 4 classes after the

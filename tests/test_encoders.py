@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from nevis_bench import runner
-from nevis_bench.encoders import ENCODERS, EncoderWeightsMissing, encode, load_encoder, save_encoder_checkpoint
-from nevis_bench.flops import FlopCounter
+from nevis_bench.run import runner
+from nevis_bench.learner_kit.encoders import ENCODERS, EncoderWeightsMissing, encode, load_encoder, save_encoder_checkpoint
+from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
 
@@ -43,7 +43,7 @@ def test_feature_cache_is_reused_and_flops_are_charged_every_time(data_dir, tmp_
     ckpt = tmp_path / "enc.pt"
     with torch.random.fork_rng():
         torch.manual_seed(3)
-        from nevis_bench.models import make_backbone
+        from nevis_bench.learner_kit.models import make_backbone
         save_encoder_checkpoint(ckpt, "small_convnet", make_backbone("small_convnet"), 32)
     encoder = load_encoder(f"file:{ckpt}")
     ctx = _Ctx(data)
@@ -120,7 +120,7 @@ def test_pruned_resnet_p0_identical_and_p05_flops_match_analytic():
 
 def test_pruned_finetune_p0_logits_equal_unpruned_classifier():
     from nevis_bench.learners.pruned_finetune import PrunedFinetuneConfig, PrunedFinetuneLearner
-    from nevis_bench.models import Classifier
+    from nevis_bench.learner_kit.models import Classifier
 
     learner = PrunedFinetuneLearner(PrunedFinetuneConfig(encoder="random:tiny_resnet", prune_ratio=0.0))
     encoder = load_encoder("random:tiny_resnet", input_size=32)
@@ -149,7 +149,7 @@ def test_compare_encoders_cli_writes_table_and_figure(tmp_path, data_dir):
     # a run left unfinished (here: marked interrupted) is resumed to the end, not tabulated as it is
     import json
 
-    from nevis_bench.sweep import run_status
+    from nevis_bench.run.sweep import run_status
 
     summary_path = next((tmp_path / "runs").glob("*knn*small_convnet*")) / "summary.json"
     summary = json.loads(summary_path.read_text())
@@ -166,7 +166,7 @@ def test_pretrained_encoder_beats_random_init_with_linear_probe_on_a_related_str
     # generator's identities share one family-level geometry and rendering (the bank), so features
     # learned on identities 20-39 are relevant to telling identities 0-19 apart; random conv features
     # separate identities poorly (about 0.5 accuracy with 10 training images per identity).
-    from nevis_bench.pretrain import pretrain
+    from nevis_bench.learner_kit.pretrain import pretrain
 
     options = {"base": "olivetti_face", "tasks": 2, "classes_per_task": 20, "train_per_class": 10, "eval_per_class": 10}
     stream = STREAMS.get("synthetic-class-incremental").factory(**options)

@@ -3,13 +3,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from nevis_bench._torchvision_compat import ensure_torchvision
-from nevis_bench.context import LearnerContext
-from nevis_bench.flops import FlopCounter, count_forward, count_train_step
-from nevis_bench.models import Classifier, make_backbone
+from nevis_bench.learner_kit._torchvision_compat import ensure_torchvision
+from nevis_bench.run.context import LearnerContext
+from nevis_bench.learner_kit.flops import FlopCounter, count_forward, count_train_step
+from nevis_bench.learner_kit.models import Classifier, make_backbone
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
-from nevis_bench.training import RecipeConfig, fit
+from nevis_bench.learner_kit.training import RecipeConfig, fit
 
 
 def test_resnet18_forward_matches_torchvision_documented_macs():

@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.context import LearnerContext
+from nevis_bench.run.context import LearnerContext
 from nevis_bench.data.loader import AugmentConfig, PrefetchingBatches, TrainBatches, step_batches
-from nevis_bench.flops import FlopCounter, count_train_step
-from nevis_bench.models import Classifier, make_backbone
+from nevis_bench.learner_kit.flops import FlopCounter, count_train_step
+from nevis_bench.learner_kit.models import Classifier, make_backbone
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
-from nevis_bench.training import RecipeConfig, fit, prepare_model
+from nevis_bench.learner_kit.training import RecipeConfig, fit, prepare_model
 
 from tests.helpers import REPO
 
@@ -123,8 +123,8 @@ def test_distillation_learners_honour_prefetch_precision_and_channels_last(tmp_p
     # comformer/muhdi train through learners/_distillation.train_loop, which takes the recipe's
     # execution options from the shared ones: prefetching gives the same weights as synchronous
     # batches, and bf16 + channels-last really change the arithmetic (so they are not ignored).
-    from nevis_bench import runner
-    from nevis_bench.checkpoint import load as load_checkpoint
+    from nevis_bench.run import runner
+    from nevis_bench.run.checkpoint import load as load_checkpoint
 
     def backbone(name, **options):
         values = {

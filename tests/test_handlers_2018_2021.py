@@ -119,3 +119,37 @@ def test_mnist_rotation_rotates_training_digits_only(tmp_path):
     for split, (images, _, ids) in source_images.items():
         for image, example_id in zip(images, ids):
             assert np.array_equal(image[:, :, 0], wanted[example_id]), example_id
+
+
+def test_covid_19_xray_labels_and_duplicates(tmp_path):
+    from nevis_bench.data.handlers.covid_19_xray import label_of
+
+    assert label_of("COVID-19_Radiography_Dataset/Viral Pneumonia/Viral Pneumonia-1.png") == 3
+    assert label_of("COVID-19_Radiography_Dataset/Lung_Opacity/images/Lung_Opacity-1.png") == 1  # later layout
+    assert label_of("COVID-19_Radiography_Dataset/Lung_Opacity/masks/Lung_Opacity-1.png") is None
+    assert label_of("COVID-19_Radiography_Dataset/COVID.metadata.xlsx") is None
+    _, dataset = prepare("covid_19_xray", tmp_path)
+    assert dataset.metadata["notes"]["duplicates_removed"] == 1 and dataset.metadata["num_classes"] == 4
+
+
+def test_path_mnist_pixels(tmp_path):
+    _, dataset = prepare("path_mnist", tmp_path)
+    import csv
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "originals" / "colorectal-histology-mnist.zip") as zf:
+        rows = list(csv.reader(zf.read("hmnist_28_28_RGB.csv").decode().splitlines()))[1:]
+    built = PreparedSource("path_mnist", "path_mnist", data_dir=str(tmp_path / "data")).build(28)
+    for images, _, ids in built.values():
+        for image, example_id in zip(images, ids):
+            row = int(example_id.rsplit(" ", 1)[1])
+            assert np.array_equal(image, np.array(rows[row][:-1], dtype=np.uint8).reshape(28, 28, 3))
+
+
+def test_synthetic_covid19_rejects_other_folders(tmp_path):
+    from nevis_bench.data.handlers import HandlerError
+
+    archives.write_synthetic_covid19_xray(tmp_path)
+    archives.write_zip(tmp_path / "G_NC.zip", [("G3/0000.png", archives.rgb_bytes(1))])
+    with pytest.raises(HandlerError, match="G1/ or G2/"):
+        write_prepared(HANDLERS["synthetic_covid19_xray"], [tmp_path], tmp_path / "data", progress=False)

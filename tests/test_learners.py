@@ -1,8 +1,8 @@
 import pytest
 
-from nevis_bench import runner
+from nevis_bench.run import runner
 from nevis_bench.registry import LEARNERS
-from nevis_bench.testing import check_learner
+from nevis_bench.conformance import check_learner
 from tests.helpers import run_values
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from nevis_bench.context import LearnerContext
-from nevis_bench.flops import FlopCounter
+from nevis_bench.run.context import LearnerContext
+from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learners import leo
 from nevis_bench.protocol import PredictEvent, TrainEvent
 from nevis_bench.registry import STREAMS

@@ -5,7 +5,7 @@ from torch import nn
 
 from nevis_bench.learners._distillation import Batch, EventPlan, MultiHeadNet, deployed, stage_features
 from nevis_bench.learners.muhdi import MuhdiConfig, MuhdiLearner, specialist_name
-from nevis_bench.models import make_backbone
+from nevis_bench.learner_kit.models import make_backbone
 from nevis_bench.protocol import SINGLE_LABEL, TaskInfo
 
 SPACE = "shared:6"
@@ -92,7 +92,7 @@ _RUNS: dict[str, tuple[dict, list[dict]]] = {}
 def _run(tmp_path_factory, data_dir, name, learner_config, stream=STREAM):
     """(final_eval summary, events) of one run, computed once per test session."""
     if name not in _RUNS:
-        from nevis_bench import runner
+        from nevis_bench.run import runner
         values = {
             "stream": "synthetic-class-incremental", "learner": "muhdi",
             "runs_dir": str(tmp_path_factory.mktemp("muhdi_runs")), "data_dir": str(data_dir), "progress": False,

@@ -15,7 +15,7 @@ from nevis_bench.data.handlers.usps import parse_line
 from nevis_bench.data.prepared import (
     PreparedDataset, PreparedError, PreparedSource, check_md5, download_artefacts, md5_file, write_prepared,
 )
-from nevis_bench.streams.catalog import DATASETS
+from nevis_bench.data.catalog import DATASETS
 
 
 def expected_split_of(expected) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pytest
 from nevis_bench.data.tfds_source import (
     COIL100, DOMAINNET, IMAGENET, SMALLNORB, TFDS_SPECS, TRAIN_TEST, TRAIN_VAL_TEST, VOC2012, TfdsSource, plan_splits,
 )
-from nevis_bench.stream import DataMissingError
+from nevis_bench.data.sources import DataMissingError
 
 tfds = pytest.importorskip("tensorflow_datasets")
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from nevis_bench import cli
-from nevis_bench.records import (
+from nevis_bench.records.reader import (
     RecordError, SchemaVersionError, find_runs, read_events, read_run, summarize_events,
 )
 from nevis_bench.reports import cli as reports_cli
@@ -421,4 +421,4 @@ def test_report_reports_bad_record_with_exit_code(tmp_path, capsys):
 
 
 def test_subcommands_are_registered():
-    assert "nevis_bench.reports.cli" in cli.SUBCOMMAND_MODULES
+    assert "nevis_bench.cli.reports" in cli.SUBCOMMAND_MODULES

@@ -9,8 +9,8 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from nevis_bench import cli, sweep  # noqa: E402
-from nevis_bench.run_dir import RunDirectory  # noqa: E402
-from nevis_bench.testing import comparable  # noqa: E402
+from nevis_bench.run.run_dir import RunDirectory  # noqa: E402
+from nevis_bench.conformance import comparable  # noqa: E402
 
 SWEEP = """
 runs_root = "{root}"

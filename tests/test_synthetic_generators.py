@@ -13,7 +13,7 @@ import pytest
 
 from nevis_bench.protocol import MULTI_LABEL
 from nevis_bench.registry import STREAMS
-from nevis_bench.streams import catalog
+from nevis_bench.data import catalog
 from nevis_bench.streams.synthetic import generators
 from nevis_bench.streams.synthetic.generators import FAMILIES, GENERATOR_VERSION, generate_task, viewpoint_angles
 
@@ -113,7 +113,7 @@ def test_deterministic_across_processes():
     sizes = {"train": 14, "dev": 4, "dev_test": 4, "test": 4}
     code = (
         "import hashlib, sys\n"
-        "from nevis_bench.streams import catalog\n"
+        "from nevis_bench.data import catalog\n"
         "from nevis_bench.streams.synthetic.generators import generate_task\n"
         f"for key in {keys!r}:\n"
         "    f = catalog.DATASETS[key]\n"

@@ -2,8 +2,8 @@
 
 import torch
 
-from nevis_bench import runner
-from nevis_bench.checkpoint import load as load_checkpoint
+from nevis_bench.run import runner
+from nevis_bench.run.checkpoint import load as load_checkpoint
 from nevis_bench.learners.warpgrad import _body_names, _forward, _task_loss, _warp_names
 
 LAYERS = 2  # the default

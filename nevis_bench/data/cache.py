@@ -51,6 +51,8 @@ def _array_sha256(array: np.ndarray) -> str:
 class SplitData:
     """Images and labels of one split; ``images`` may be a read-only memory map."""
 
+    labelled = True  # a predict event gets an unlabelled view instead (nevis_bench.run.context)
+
     images: np.ndarray  # uint8 (N, S, S, C)
     labels: np.ndarray  # int64 (N,) or float32 (N, K)
     ids: np.ndarray | None = None

@@ -96,7 +96,9 @@ def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) 
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def _labels_tensor(labels: np.ndarray) -> torch.Tensor:
+def _labels_tensor(labels: np.ndarray | None) -> torch.Tensor | None:
+    if labels is None:  # the split of a predict event: images only
+        return None
     if labels.ndim == 2:
         return torch.from_numpy(np.ascontiguousarray(labels, dtype=np.float32))
     return torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
@@ -133,7 +135,9 @@ class TrainBatches:
 
 
 def eval_batches(split: SplitData, batch_size: int, input_size: int) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
-    """(indices, inputs, labels) over the split in order, with the evaluation preprocessing."""
+    """(indices, inputs, labels) over the split in order, with the evaluation preprocessing.
+
+    ``labels`` is None for the split of a predict event, whose labels a learner never sees."""
     n = len(split)
     for start in range(0, n, batch_size):
         indices = np.arange(start, min(start + batch_size, n))

@@ -57,7 +57,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from nevis_bench.data.images import RESIZE_ID, decode_png, encode_png, pixel_sha256, square_resize, to_mode
-from nevis_bench.stream import Availability, DataMissingError
+from nevis_bench.data.sources import Availability, DataMissingError, default_data_dir
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "dev", "dev_test", "test")
@@ -67,12 +67,6 @@ SHARD_MAX_BYTES = 128 << 20
 
 class PreparedError(RuntimeError):
     """A prepared dataset that is missing, incomplete or inconsistent; the message says what to do."""
-
-
-def default_data_dir() -> pathlib.Path:
-    from nevis_bench.config import default_data_dir as configured
-
-    return pathlib.Path(configured()).expanduser()
 
 
 def prepared_dir(data_dir: str | os.PathLike | None, name: str) -> pathlib.Path:
@@ -271,7 +265,7 @@ def write_prepared(
 ) -> PreparedDataset:
     """Run ``handler`` on the original files under ``roots`` and write ``<data_dir>/prepared/<name>``."""
     from nevis_bench.data.handlers import SPLIT_NAMES, HandlerContext, HandlerError
-    from nevis_bench.streams.catalog import DATASETS, FULL
+    from nevis_bench.data.catalog import DATASETS, FULL
 
     facts = DATASETS[handler.dataset_key]
     target = prepared_dir(data_dir, handler.name)
@@ -453,7 +447,7 @@ class PreparedSource:
         return f"prepared:{self.name}"
 
     def build(self, image_size: int) -> dict:
-        from nevis_bench.streams.catalog import DATASETS
+        from nevis_bench.data.catalog import DATASETS
 
         dataset = self.dataset
         if not dataset.ready:

@@ -55,7 +55,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from nevis_bench.data.images import RESIZE_ID, square_resize
-from nevis_bench.stream import Availability, DataMissingError
+from nevis_bench.data.sources import Availability, DataMissingError, default_data_dir
 
 TRAIN_TEST, TRAIN_VAL_TEST, IMAGENET, VOC2012, COIL100, SMALLNORB, DOMAINNET = (
     "train_test", "train_val_test", "imagenet", "voc2012", "coil100", "smallnorb", "domainnet",
@@ -212,8 +212,6 @@ def tfds_data_dir(data_dir: str | os.PathLike | None = None, tfds_dir: str | os.
     if os.environ.get("TFDS_DATA_DIR"):
         return pathlib.Path(os.environ["TFDS_DATA_DIR"]).expanduser()
     if data_dir is None:
-        from nevis_bench.data.prepared import default_data_dir
-
         data_dir = default_data_dir()
     return pathlib.Path(data_dir).expanduser() / "tensorflow_datasets"
 
@@ -300,8 +298,6 @@ def build_in_child(source: TfdsSource, image_size: int) -> dict:
     if source.data_dir is not None:
         scratch = pathlib.Path(source.data_dir).expanduser() / "tmp"
     else:
-        from nevis_bench.data.prepared import default_data_dir
-
         scratch = default_data_dir() / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     out = pathlib.Path(tempfile.mkdtemp(prefix="tfds-", dir=scratch))

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from nevis_bench.records import FAILED, FLOP_FIELDS, Run, error_curve, read_run, step_flops
+from nevis_bench.records.reader import FAILED, FLOP_FIELDS, Run, error_curve, read_run, step_flops
 from nevis_bench.reports import figures
 from nevis_bench.reports.formatting import write_table
 from nevis_bench.reports.html import Section, render

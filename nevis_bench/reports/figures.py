@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from nevis_bench.records import FLOP_FIELDS
+from nevis_bench.records.reader import FLOP_FIELDS
 
 _STYLE = {
     "font.size": 8,

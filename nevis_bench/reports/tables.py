@@ -1,6 +1,6 @@
 """Tables built from run records: runs, leaderboard, per-task errors, excluded runs.
 
-Every number is recomputed from ``events.jsonl`` (:mod:`nevis_bench.records`); ``summary.json``
+Every number is recomputed from ``events.jsonl`` (:mod:`nevis_bench.records.reader`); ``summary.json``
 only supplies a run's status and error message.
 
 Leaderboard rules:
@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from nevis_bench.records import FLOP_FIELDS, Run, in_stream_predictions, step_flops
+from nevis_bench.records.reader import FLOP_FIELDS, Run, in_stream_predictions, step_flops
 
 GROUP_COLUMNS = ["learner", "config_id", "stream", "predict_split"]
 INDEPENDENT = "independent"  # the learner other runs are compared with for transfer

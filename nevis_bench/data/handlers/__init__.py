@@ -24,6 +24,7 @@ import fnmatch
 import importlib
 import io
 import pathlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -142,18 +143,24 @@ class Handler:
         return step
 
 
-HANDLER_MODULES = (
-    "brodatz", "caltech256", "caltech_categories", "fgvc_aircraft_family", "ig02", "lfw", "melanoma", "mnist_m",
-    "office_caltech_10", "pacs", "pascal_voc2005", "pascal_voc2006", "scenes15", "sketch", "stanford_cars",
-    "uiuc_cars", "usps",
-)
+def _discover() -> dict[str, Handler]:
+    """Every module of this package whose name does not start with ``_`` defines one ``HANDLER``.
 
-# Imported last: the handler modules use the classes above.
-HANDLERS: dict[str, Handler] = {}
-for _module_name in HANDLER_MODULES:
-    _handler = importlib.import_module(f"{__name__}.{_module_name}").HANDLER
-    HANDLERS[_handler.name] = _handler
-del _module_name, _handler
+    Adding a handler is adding a file; no list to edit. Imported after the classes above, which the
+    handler modules use.
+    """
+    found: dict[str, Handler] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        handler = importlib.import_module(f"{__name__}.{info.name}").HANDLER
+        if handler.name in found:
+            raise RuntimeError(f"handler {handler.name!r} is defined twice (module {info.name})")
+        found[handler.name] = handler
+    return found
+
+
+HANDLERS: dict[str, Handler] = _discover()
 
 
 def get_handler(name: str) -> Handler | None:

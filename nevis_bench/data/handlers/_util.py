@@ -94,3 +94,38 @@ def parent_name(path: str) -> str:
     """The name of the folder that holds ``path`` (``a/b/c.png`` -> ``b``)."""
     parts = path.rstrip("/").split("/")
     return parts[-2] if len(parts) >= 2 else ""
+
+
+# ---- random crops of texture images (the reference's intended, never applied, "random_crop") --------
+
+TEXTURE_CROPS_ENV = "NEVIS_TEXTURE_CROPS"
+TEXTURE_CROP_SIZE = 64
+
+
+def texture_crops_requested(crops: bool | None) -> bool:
+    """``crops`` if given, else whether the environment variable ``NEVIS_TEXTURE_CROPS`` is set to 1/true/yes."""
+    if crops is not None:
+        return crops
+    import os
+
+    return os.environ.get(TEXTURE_CROPS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class SplitCropper:
+    """One random ``size`` x ``size`` crop per image, drawn per split as the reference intended.
+
+    Each split has its own ``np.random.default_rng(seed)``; an image's corner is
+    ``left = rng.integers(0, width - size)``, ``top = rng.integers(0, height - size)``, drawn in the
+    order the split's examples are produced. A side not longer than ``size`` is kept whole (no draw).
+    """
+
+    def __init__(self, size: int = TEXTURE_CROP_SIZE, seed: int = 0):
+        self.size, self.seed = size, seed
+        self._rngs: dict[str, np.random.Generator] = {}
+
+    def __call__(self, image: Image.Image, split: str) -> Image.Image:
+        rng = self._rngs.setdefault(split, np.random.default_rng(self.seed))
+        width, height = image.size
+        left = int(rng.integers(0, width - self.size)) if width > self.size else 0
+        top = int(rng.integers(0, height - self.size)) if height > self.size else 0
+        return image.crop((left, top, left + min(self.size, width), top + min(self.size, height)))

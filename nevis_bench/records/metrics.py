@@ -16,7 +16,6 @@ import math
 from typing import Any, Iterable
 
 import numpy as np
-from sklearn.metrics import average_precision_score
 
 from nevis_bench.protocol import MULTI_LABEL
 
@@ -33,6 +32,8 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
     has_positive = targets.sum(axis=0) > 0
     if not has_positive.any():
         return float("nan")
+    from sklearn.metrics import average_precision_score  # imported on first use: listing commands stay light
+
     return float(average_precision_score(targets[:, has_positive], scores[:, has_positive], average="macro"))
 
 

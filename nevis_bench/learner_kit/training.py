@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench import metrics
-from nevis_bench.context import LearnerContext
+from nevis_bench.records import metrics
+from nevis_bench.run.context import LearnerContext
 from nevis_bench.data.loader import AugmentConfig, TrainBatches, eval_batches, step_batches
-from nevis_bench.models import parameter_bytes, parameter_count
+from nevis_bench.learner_kit.models import parameter_bytes, parameter_count
 from nevis_bench.protocol import MULTI_LABEL, Predictions, TaskInfo
 
 
@@ -169,7 +169,7 @@ def scores_from_logits(task: TaskInfo, logits: torch.Tensor) -> np.ndarray:
     return probabilities.double().cpu().numpy()
 
 
-def _optimizer(model: nn.Module, recipe: RecipeConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, recipe: RecipeConfig) -> torch.optim.Optimizer:
     trainable = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in trainable if p.ndim > 1]
     no_decay = [p for p in trainable if p.ndim <= 1]
@@ -230,7 +230,7 @@ def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeCon
     warmup = min(total - 1, round(recipe.warmup_epochs * batches.steps_per_epoch))
     eval_period = max(1, round(recipe.eval_every_epochs * batches.steps_per_epoch))
     loss_key, loss_fn, target_dtype = loss_function(task, recipe.label_smoothing)
-    optimizer = _optimizer(model, recipe)
+    optimizer = make_optimizer(model, recipe)
 
     step, best_error, best_state, bad, validations, early = 0, math.inf, None, 0, 0, False
     resume = ctx.resume_state

@@ -1,7 +1,7 @@
 """``nevis-bench pretrain``, ``nevis-bench encoders`` and ``nevis-bench compare-encoders``.
 
 * ``pretrain --stream NAME [--steps N] [--backbone small_convnet] -o ckpt.pt``: train a backbone on
-  the tasks of a source stream (:mod:`nevis_bench.pretrain`); load it as encoder ``file:ckpt.pt``.
+  the tasks of a source stream (:mod:`nevis_bench.learner_kit.pretrain`); load it as encoder ``file:ckpt.pt``.
 * ``encoders``: list the registered encoder names.
 * ``compare-encoders --encoders A,B --learners L1,L2 --stream NAME``: one run per (encoder, learner)
   (each learner must take an ``encoder`` setting), then an encoder x learner table of average error
@@ -19,7 +19,7 @@ import pandas as pd
 
 
 def _options(items: list[str]) -> dict:
-    from nevis_bench.config import parse_value
+    from nevis_bench.run.config import parse_value
 
     out = {}
     for item in items:
@@ -33,8 +33,8 @@ def _options(items: list[str]) -> dict:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from nevis_bench.config import default_data_dir
-    from nevis_bench.pretrain import pretrain
+    from nevis_bench.data.sources import default_data_dir
+    from nevis_bench.learner_kit.pretrain import pretrain
 
     info = pretrain(
         args.stream, args.output, args.data_dir or default_data_dir(), steps=args.steps, backbone=args.backbone,
@@ -47,7 +47,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_encoders(args: argparse.Namespace) -> int:
-    from nevis_bench.encoders import ENCODERS
+    from nevis_bench.learner_kit.encoders import ENCODERS
 
     for name in sorted(ENCODERS):
         print(name)
@@ -63,10 +63,10 @@ def compare_encoders(encoders: list[str], learners: list[str], stream: str, out_
 
     ``stop_year`` keeps the tasks before that year (e.g. only the target tasks of a stream whose later
     tasks served as the pre-training source)."""
-    from nevis_bench.records import read_run
+    from nevis_bench.records.reader import read_run
     from nevis_bench.reports.formatting import write_table
     from nevis_bench.reports.tables import runs_table
-    from nevis_bench.sweep import execute_run, run_status
+    from nevis_bench.run.sweep import execute_run, run_status
 
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +129,7 @@ def _figure(table: pd.DataFrame, stream: str) -> bytes:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from nevis_bench.config import default_data_dir
+    from nevis_bench.data.sources import default_data_dir
 
     table = compare_encoders(
         [e for e in args.encoders.split(",") if e], [l for l in args.learners.split(",") if l], args.stream,

@@ -4,7 +4,7 @@
 on every task of a stream before its stop year (or only the tasks given), cycling through the tasks
 step by step (multi-task supervised pre-training; cross-entropy or BCE for multi-label tasks), with
 the shared recipe's augmentation, SGD + Nesterov momentum and a cosine schedule. The backbone is
-saved with :func:`nevis_bench.encoders.save_encoder_checkpoint`; load it as ``file:PATH``.
+saved with :func:`nevis_bench.learner_kit.encoders.save_encoder_checkpoint`; load it as ``file:PATH``.
 Deterministic for a given seed.
 """
 
@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from nevis_bench.data.loader import AugmentConfig, TrainBatches
-from nevis_bench.encoders import save_encoder_checkpoint
-from nevis_bench.models import make_backbone
+from nevis_bench.learner_kit.encoders import save_encoder_checkpoint
+from nevis_bench.learner_kit.models import make_backbone
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
-from nevis_bench.training import loss_function
+from nevis_bench.learner_kit.training import loss_function
 
 
 def pretrain(

@@ -12,11 +12,11 @@ import importlib
 import sys
 
 SUBCOMMAND_MODULES = (
-    "nevis_bench.cli_run",
-    "nevis_bench.reports.cli",
-    "nevis_bench.cli_data",
-    "nevis_bench.cli_encoders",
-    "nevis_bench.sweep",
+    "nevis_bench.cli.run",
+    "nevis_bench.cli.reports",
+    "nevis_bench.cli.data",
+    "nevis_bench.cli.encoders",
+    "nevis_bench.run.sweep",
 )
 
 
@@ -48,5 +48,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 
-from nevis_bench.config import ConfigError, apply_overrides, load_toml
+from nevis_bench.run.config import ConfigError, apply_overrides, load_toml
 from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped cleanly, resumable
@@ -69,7 +69,7 @@ def add_subcommands(subparsers) -> None:
 
 def run_values(args: argparse.Namespace) -> dict:
     """Run settings from --config, then flags, then -o overrides (later wins)."""
-    from nevis_bench.runner import learner_fields
+    from nevis_bench.run.runner import learner_fields
 
     values = load_toml(args.config) if args.config else {}
     flags = {
@@ -102,9 +102,9 @@ def _execute(run_dir, evaluator) -> int:
 
 def _guarded(function):
     """Turn input problems into usage errors and failures into a message that keeps the records."""
-    from nevis_bench.checkpoint import CheckpointError
-    from nevis_bench.encoders import EncoderWeightsMissing
-    from nevis_bench.stream import DataMissingError
+    from nevis_bench.run.checkpoint import CheckpointError
+    from nevis_bench.learner_kit.encoders import EncoderWeightsMissing
+    from nevis_bench.data.sources import DataMissingError
 
     try:
         return function()
@@ -113,14 +113,14 @@ def _guarded(function):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from nevis_bench import runner
+    from nevis_bench.run import runner
 
     run_dir, evaluator = _guarded(lambda: runner.start(run_values(args)))
     return _run_reporting_failure(run_dir, evaluator)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from nevis_bench import runner
+    from nevis_bench.run import runner
 
     run_dir, evaluator = _guarded(lambda: runner.reopen(args.run_dir, progress=False if args.quiet else None))
     return _run_reporting_failure(run_dir, evaluator)
@@ -144,7 +144,7 @@ def _format_flops(value) -> str:
 
 def summary_table(run_dir) -> str:
     """A readable per-task table and the stream summary of a run directory."""
-    from nevis_bench.run_dir import RunDirectory
+    from nevis_bench.run.run_dir import RunDirectory
 
     directory = RunDirectory(run_dir)
     events = directory.read_events()

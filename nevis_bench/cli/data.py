@@ -72,14 +72,14 @@ def _usage(message: str):
 
 
 def _data_dir(args) -> str:
-    from nevis_bench.data.prepared import default_data_dir
+    from nevis_bench.data.sources import default_data_dir
 
     return os.path.expanduser(args.data_dir) if args.data_dir else str(default_data_dir())
 
 
 def resolve_dataset(name: str):
     """The catalog facts of a dataset named by key, source name or display name."""
-    from nevis_bench.streams.catalog import DATASETS
+    from nevis_bench.data.catalog import DATASETS
 
     if name in DATASETS:
         return DATASETS[name]
@@ -148,8 +148,8 @@ def cmd_status(args) -> int:
 
 def _single_entry_stream(facts, data_dir: str, tfds_data_dir: str | None, download: bool = False):
     from nevis_bench.stream import Stream, StreamEntry
-    from nevis_bench.streams import catalog
-    from nevis_bench.streams.nevis import source_for, task_info
+    from nevis_bench.data import catalog
+    from nevis_bench.data.sources import source_for, task_info
 
     year = next((y for y, k in catalog.FULL if k == facts.key), 2000)
     source = source_for(facts, data_dir, tfds_data_dir, download)
@@ -222,7 +222,7 @@ def _make_available(facts, source, args, data_dir: str, roots: list[str], explic
 def cmd_prepare(args) -> int:
     from nevis_bench.data.handlers import HandlerError
     from nevis_bench.data.prepared import PreparedError
-    from nevis_bench.stream import DataMissingError
+    from nevis_bench.data.sources import DataMissingError
 
     if bool(args.name) == bool(args.stream):
         raise _usage("give either a dataset NAME or --stream NAME")
@@ -249,7 +249,7 @@ def cmd_prepare(args) -> int:
     from nevis_bench.data.cache import TaskCache
     from nevis_bench.data.prepared import PreparedSource
     from nevis_bench.data.tfds_source import TfdsSource
-    from nevis_bench.streams.catalog import DATASETS
+    from nevis_bench.data.catalog import DATASETS
 
     stream = _stream(args.stream, data_dir, args.tfds_data_dir)
     cache = TaskCache(data_dir)

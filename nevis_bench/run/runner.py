@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
-from nevis_bench.config import ConfigError, RunConfig, build_dataclass, config_id
-from nevis_bench.evaluator import Evaluator, StopControl
+from nevis_bench.run.config import ConfigError, RunConfig, build_dataclass, config_id
+from nevis_bench.run.evaluator import Evaluator, StopControl
 from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
-from nevis_bench.run_dir import RunDirectory, versions
+from nevis_bench.run.run_dir import RunDirectory, versions
 from nevis_bench.stream import Stream
 
 

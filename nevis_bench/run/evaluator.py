@@ -1,5 +1,10 @@
 """The evaluator: runs a stream's events through a learner and records everything.
 
+The loop is small and functional: each event goes through :func:`run_event` (learner call, scoring,
+one :class:`EventRecord`), and the record goes out to the sinks passed in (the run directory first,
+then TensorBoard or any other observer). The learner sees the event's data through a scoped
+:class:`nevis_bench.run.context.EventData`.
+
 * After every event: the event's record is appended to ``events.jsonl`` (flushed, fsynced), then an
   atomic checkpoint ``checkpoints/latest.pt`` holds the learner state, the number of completed events
   and the running totals, then ``summary.json`` is rewritten.
@@ -20,18 +25,19 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from nevis_bench import checkpoint as ckpt
-from nevis_bench import metrics
-from nevis_bench.config import RunConfig, config_id
-from nevis_bench.context import LearnerContext, RunInterrupted
-from nevis_bench.flops import FlopCounter
-from nevis_bench.protocol import MULTI_LABEL, Learner, PredictEvent, Predictions, ResourceUsage, TrainEvent
-from nevis_bench.run_dir import EVENTS_SCHEMA_VERSION, RunDirectory, clean_json
+from nevis_bench.learner_kit.flops import FlopCounter
+from nevis_bench.protocol import MULTI_LABEL, Event, Learner, PredictEvent, Predictions, ResourceUsage, TrainEvent
+from nevis_bench.records import metrics
+from nevis_bench.records.schema import FAILED, FINISHED, INTERRUPTED, RUNNING, EventRecord, RunSummary
+from nevis_bench.run import checkpoint as ckpt
+from nevis_bench.run.config import RunConfig, config_id
+from nevis_bench.run.context import EventData, LearnerContext, RunInterrupted
+from nevis_bench.run.run_dir import RecordSink, RunDirectory, TensorBoardSink
 from nevis_bench.stream import Stream, StreamData
 
 CHECKPOINT_VERSION = 1
@@ -85,12 +91,15 @@ class Evaluator:
         stream: Stream,
         learner: Learner,
         stop: StopControl | None = None,
+        sinks: Sequence[RecordSink] | None = None,
     ):
         self.run_dir = run_dir
         self.config = config
         self.stream = stream
         self.learner = learner
         self.stop = stop or StopControl()
+        # Records go to the run directory first (the source of truth), then to the other sinks.
+        self.sinks: list[RecordSink] = [run_dir, *(sinks if sinks is not None else [TensorBoardSink(run_dir.tensorboard_path)])]
         self.device = torch.device(config.device)
         self.events = stream.events(config.effective_stop_year, config.predict_split, config.final_eval)
         self.data = StreamData(stream, config.effective_stop_year, config.data_dir, config.image_size)
@@ -142,22 +151,22 @@ class Evaluator:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def summary(self, status: str, error_message: str | None = None) -> dict[str, Any]:
+    def summary(self, status: str, error_message: str | None = None) -> RunSummary:
         config = self.config
-        return {
-            "schema": EVENTS_SCHEMA_VERSION,
-            "run_id": self.run_dir.path.name,
-            "stream": config.stream,
-            "learner": config.learner,
-            "config_id": config_id(config.learner, config.learner_config),
-            "seed": config.seed,
-            "status": status,
-            "error_message": error_message,
-            "predict_split": config.predict_split,
-            "stop_year": config.effective_stop_year,
-            "num_events_planned": len(self.events),
+        return RunSummary(
+            run_id=self.run_dir.path.name,
+            stream=config.stream,
+            learner=config.learner,
+            config_id=config_id(config.learner, config.learner_config),
+            seed=config.seed,
+            status=status,
+            error_message=error_message,
+            predict_split=config.predict_split,
+            stop_year=config.effective_stop_year,
+            num_events_planned=len(self.events),
+            skipped=list(getattr(self.stream, "skipped", [])),
             **metrics.summarize(self.records),
-        }
+        )
 
     def run(self) -> str:
         """Run (or resume) to the end; returns "complete" or "interrupted". Failures re-raise."""
@@ -165,22 +174,23 @@ class Evaluator:
         completed, state, totals, within_event = self._restore()
         self.run_dir.truncate_events(completed)
         self.records = self.run_dir.read_events()  # kept in memory: the summary is rebuilt after every event
-        self.run_dir.write_summary(self.summary("running"))
+        self.run_dir.write_summary(self.summary(RUNNING))
         try:
             with self._signals():
                 self.data.prepare(progress=self.config.progress)
                 state = self._run_events(completed, state, totals, within_event)
         except RunInterrupted:
-            self.run_dir.write_summary(self.summary("interrupted"))
-            return "interrupted"
+            self.run_dir.write_summary(self.summary(INTERRUPTED))
+            return INTERRUPTED
         except BaseException as error:
             message = f"{type(error).__name__}: {error}"
-            self.run_dir.write_summary(self.summary("failed", message))
+            self.run_dir.write_summary(self.summary(FAILED, message))
             raise
         finally:
-            self.run_dir.close()
-        self.run_dir.write_summary(self.summary("complete"))
-        return "complete"
+            for sink in self.sinks:
+                sink.close()
+        self.run_dir.write_summary(self.summary(FINISHED))
+        return FINISHED
 
     def _run_events(self, completed: int, state: Any, totals: Totals, within_event: Any) -> Any:
         from tqdm.auto import tqdm
@@ -195,30 +205,26 @@ class Evaluator:
                     resume = within_event["state"]
                 within_event = None
                 bar.set_postfix_str(f"{'train' if isinstance(event, TrainEvent) else 'predict'} {event.task.key}")
-                state, record, usage = self._run_event(event, state, totals, resume)
-                totals.add(usage)
-                record.update(
-                    cumulative_flops=totals.cumulative_flops,
-                    cumulative_flops_inference=totals.cumulative_flops_inference,
-                )
-                self.run_dir.append_event(record)
-                self.records.append(clean_json(record))
+                ctx = self._context(event, state, totals, resume)
+                state, record, scored = run_event(self.learner, event, state, ctx, self.data, totals, self.run_dir.path.name)
+                for sink in self.sinks:
+                    sink.write_event(record, scored)
+                self.records.append(self.run_dir.stored(record))
                 self._save(event.index + 1, state, totals)
-                self.run_dir.write_summary(self.summary("running"))
-                self.run_dir.scalars(record)
+                self.run_dir.write_summary(self.summary(RUNNING))
                 bar.update(1)
                 self.stop.after_event()
         finally:
             bar.close()
         return state
 
-    def _context(self, event, state: Any, totals: Totals, resume: Any) -> LearnerContext:
+    def _context(self, event: Event, state: Any, totals: Totals, resume: Any) -> LearnerContext:
         def write_within_event(partial: Any) -> None:
             self._save(event.index, state, totals, {"event_index": event.index, "state": partial})
             self.stop.after_checkpoint()
 
         return LearnerContext(
-            data=self.data,
+            data=EventData(self.data, event),
             device=self.device,
             seed=self.config.seed,
             event_index=event.index,
@@ -227,89 +233,62 @@ class Evaluator:
             progress=self.config.progress,
             checkpoint_every_steps=self.config.checkpoint_every_steps,
             checkpoint_every_seconds=self.config.checkpoint_every_seconds,
-            _write_checkpoint=write_within_event,
-            _stop_requested=lambda: self.stop.requested,
+            write_checkpoint=write_within_event,
+            stop_requested=lambda: self.stop.requested,
         )
 
-    def _base_record(self, event) -> dict[str, Any]:
-        task = event.task
-        return {
-            "schema": EVENTS_SCHEMA_VERSION,
-            "run_id": self.run_dir.path.name,
-            "event_index": event.index,
-            "task_name": task.name,
-            "task_key": task.key,
-            "year": task.year,
-            "task_kind": task.kind,
-            "domain": task.domain,
-            "top1_accuracy": None,
-            "mean_average_precision": None,
-            "error": None,
-            "final_eval": False,
-        }
 
-    def _run_event(self, event, state: Any, totals: Totals, resume: Any):
-        ctx = self._context(event, state, totals, resume)
-        record = self._base_record(event)
-        start = time.perf_counter()
-        if isinstance(event, TrainEvent):
-            state, usage = self.learner.train(event, state, ctx)
-            record.update(event_type="train", split=event.train_split,
-                          num_examples=len(self.data.split(event.task.key, event.train_split)))
-        else:
-            assert isinstance(event, PredictEvent)
-            predictions, usage = self.learner.predict(event, state, ctx)
-            record.update(self._score(event, predictions))
+def run_event(learner: Learner, event: Event, state: Any, ctx: LearnerContext, data: StreamData,
+              totals: Totals, run_id: str) -> tuple[Any, EventRecord, tuple[np.ndarray, np.ndarray] | None]:
+    """One event through the learner: (new state, its record, (scores, targets) of a predict event).
+
+    A predict event's scores are checked and scored against the labels here, outside the learner.
+    ``totals`` is updated in place.
+    """
+    start = time.perf_counter()
+    if isinstance(event, TrainEvent):
+        state, usage = learner.train(event, state, ctx)
         usage = _validated_usage(usage, event)
-        record.update(
-            flops_train=usage.flops_train,
-            flops_search=usage.flops_search,
-            flops_selection=usage.flops_selection,
-            flops_inference=usage.flops_inference,
-            peak_parameter_count=usage.peak_parameter_count,
-            peak_parameter_bytes=usage.peak_parameter_bytes,
-            learner_info=usage.info,
-            wall_seconds=time.perf_counter() - start,
-        )
-        return state, record, usage
+        num_examples, metric, scored = len(data.split(event.task.key, event.train_split)), None, None
+    else:
+        predictions, usage = learner.predict(event, state, ctx)
+        targets = np.asarray(data.split(event.task.key, event.split).labels)
+        scores = _collect_scores(event, predictions, targets)
+        usage = _validated_usage(usage, event)
+        _, metric = metrics.task_metric(event.task.kind, scores, targets)
+        num_examples, scored = len(targets), (scores, targets)
+    totals.add(usage)
+    record = EventRecord.for_event(run_id, event, num_examples, usage, totals, time.perf_counter() - start, metric)
+    return state, record, scored
 
-    def _score(self, event: PredictEvent, predictions) -> dict[str, Any]:
-        split = self.data.split(event.task.key, event.split)
-        targets = np.asarray(split.labels)
-        n = len(targets)
-        scores = np.full((n, event.task.num_classes), np.nan, dtype=np.float64)
-        seen = np.zeros(n, dtype=np.int64)
-        for batch in predictions:
-            if not isinstance(batch, Predictions):
-                raise PredictionError(f"predict must yield Predictions, got {type(batch).__name__}")
-            indices = np.asarray(batch.indices, dtype=np.int64)
-            values = np.asarray(batch.scores, dtype=np.float64)
-            if values.shape != (len(indices), event.task.num_classes):
-                raise PredictionError(
-                    f"task {event.task.key}: scores of shape {values.shape} for {len(indices)} examples "
-                    f"and {event.task.num_classes} classes"
-                )
-            scores[indices] = values
-            np.add.at(seen, indices, 1)
-        if not np.all(seen == 1):
+
+def _collect_scores(event: PredictEvent, predictions, targets: np.ndarray) -> np.ndarray:
+    """The (N, num_classes) scores of a predict event; every example exactly once, finite, in range."""
+    n = len(targets)
+    scores = np.full((n, event.task.num_classes), np.nan, dtype=np.float64)
+    seen = np.zeros(n, dtype=np.int64)
+    for batch in predictions:
+        if not isinstance(batch, Predictions):
+            raise PredictionError(f"predict must yield Predictions, got {type(batch).__name__}")
+        indices = np.asarray(batch.indices, dtype=np.int64)
+        values = np.asarray(batch.scores, dtype=np.float64)
+        if values.shape != (len(indices), event.task.num_classes):
             raise PredictionError(
-                f"task {event.task.key}: predictions must cover each of the {n} examples of {event.split!r} once; "
-                f"{int(np.sum(seen == 0))} missing, {int(np.sum(seen > 1))} repeated"
+                f"task {event.task.key}: scores of shape {values.shape} for {len(indices)} examples "
+                f"and {event.task.num_classes} classes"
             )
-        if not np.all(np.isfinite(scores)):
-            raise PredictionError(f"task {event.task.key}: predictions contain NaN or infinite scores")
-        if event.task.kind == MULTI_LABEL and (scores.min() < 0 or scores.max() > 1):
-            raise PredictionError(f"task {event.task.key}: multi-label scores must be probabilities in [0, 1]")
-        name, value = metrics.task_metric(event.task.kind, scores, targets)
-        self.run_dir.write_predictions(event.index, scores, targets)
-        return {
-            "event_type": "predict",
-            "split": event.split,
-            "num_examples": n,
-            name: value,
-            "error": 1.0 - value,
-            "final_eval": event.final_eval,
-        }
+        scores[indices] = values
+        np.add.at(seen, indices, 1)
+    if not np.all(seen == 1):
+        raise PredictionError(
+            f"task {event.task.key}: predictions must cover each of the {n} examples of {event.split!r} once; "
+            f"{int(np.sum(seen == 0))} missing, {int(np.sum(seen > 1))} repeated"
+        )
+    if not np.all(np.isfinite(scores)):
+        raise PredictionError(f"task {event.task.key}: predictions contain NaN or infinite scores")
+    if event.task.kind == MULTI_LABEL and (scores.min() < 0 or scores.max() > 1):
+        raise PredictionError(f"task {event.task.key}: multi-label scores must be probabilities in [0, 1]")
+    return scores
 
 
 def _validated_usage(usage: Any, event) -> ResourceUsage:

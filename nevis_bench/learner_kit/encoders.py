@@ -12,7 +12,7 @@ Names understood by :func:`load_encoder`:
   (``torch.hub.get_dir()/checkpoints/<file>``) or from the file given as ``weights``. Nothing is
   ever downloaded: when the file is missing the error names the file and where to put it.
 * ``random:<arch>``: a randomly initialised backbone (seed 0), e.g. ``random:small_convnet``,
-  ``random:resnet18``; ``<arch>`` is any of :data:`nevis_bench.models.BACKBONES` or the torchvision
+  ``random:resnet18``; ``<arch>`` is any of :data:`nevis_bench.learner_kit.models.BACKBONES` or the torchvision
   names above. ``random:<arch>@<seed>`` picks another initialisation.
   ``random:tiny_resnet`` is a narrow ResNet (:class:`TinyResNet`) for tests of ResNet code on CPU.
 * ``file:/path/to/ckpt.pt``: a checkpoint written by ``nevis-bench pretrain`` (or any name of a
@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from nevis_bench._torchvision_compat import ensure_torchvision
+from nevis_bench.learner_kit._torchvision_compat import ensure_torchvision
 from nevis_bench.data.loader import center_square_resize, to_model_input
-from nevis_bench.models import BACKBONES, make_backbone
+from nevis_bench.learner_kit.models import BACKBONES, make_backbone
 
 CHECKPOINT_FORMAT = "nevis-bench-encoder/1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -350,11 +350,12 @@ def _split_identity(split, ctx) -> tuple[str, str, object]:
     """(task folder, split name, SplitData) for ``(task_key, split_name)`` or a SplitData."""
     if isinstance(split, tuple):
         task_key, split_name = split
-        cached = ctx.data.task(task_key)
-        return f"{_safe(task_key)}/{cached.path.name}", split_name, ctx.data.split(task_key, split_name)
+        folder = ctx.data.cache_folder(task_key)
+        return f"{_safe(task_key)}/{folder}", split_name, ctx.data.split(task_key, split_name)
     digest = hashlib.sha256()
-    labels = np.ascontiguousarray(split.labels)
-    digest.update(str(labels.shape).encode() + labels.tobytes())
+    if split.labelled:
+        labels = np.ascontiguousarray(split.labels)
+        digest.update(str(labels.shape).encode() + labels.tobytes())
     images = split.images
     digest.update(str(images.shape).encode())
     flat = np.ascontiguousarray(images).reshape(-1).view(np.uint8)
@@ -364,7 +365,7 @@ def _split_identity(split, ctx) -> tuple[str, str, object]:
 
 
 def features_dir(ctx) -> pathlib.Path:
-    return pathlib.Path(ctx.data.cache.root).parent / "features"
+    return ctx.data.features_root
 
 
 def encode(encoder: Encoder, split, ctx, batch_size: int = 256) -> tuple[torch.Tensor, float]:

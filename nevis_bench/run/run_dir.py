@@ -1,11 +1,14 @@
-"""Writing a run directory (DESIGN.md, "RunRecord"): config, events, summary, predictions, TensorBoard.
+"""Writing a run directory (``docs/design.md``, "Records"): config, events, summary, predictions.
 
     RUN_DIR/config.json        everything needed to rerun (versions included)
-    RUN_DIR/events.jsonl       one record per event, appended and flushed (schema version 1)
-    RUN_DIR/summary.json       status and stream summary, rewritten atomically after every event
+    RUN_DIR/events.jsonl       one EventRecord per event, appended and flushed (nevis_bench.records.schema)
+    RUN_DIR/summary.json       the RunSummary, rewritten atomically after every event
     RUN_DIR/predictions/       event_<index>.npz with `scores` and `targets` per predict event
     RUN_DIR/checkpoints/       latest.pt (see evaluator)
-    RUN_DIR/tensorboard/       scalars per event
+    RUN_DIR/tensorboard/       scalars per event (TensorBoardSink)
+
+Both :class:`RunDirectory` and :class:`TensorBoardSink` are record sinks: the evaluator hands every
+finished event's record to each sink it was given.
 """
 
 from __future__ import annotations
@@ -14,11 +17,24 @@ import json
 import os
 import pathlib
 import platform
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-EVENTS_SCHEMA_VERSION = 1
+from nevis_bench.records.schema import (
+    CHECKPOINTS_FOLDER, CONFIG_FILE, EVENTS_FILE, PREDICTIONS_FOLDER, SUMMARY_FILE, TENSORBOARD_FOLDER, EventRecord,
+    RunSummary,
+)
+
+Scored = tuple[np.ndarray, np.ndarray]  # (scores, targets) of a predict event
+
+
+class RecordSink(Protocol):
+    """Receives every finished event's record, in order."""
+
+    def write_event(self, record: EventRecord, predictions: Scored | None) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def versions() -> dict[str, str]:
@@ -83,22 +99,49 @@ def _summary_writer(folder: pathlib.Path):
     return SummaryWriter(str(folder))
 
 
+class TensorBoardSink:
+    """Scalars per event (step = event index) under ``RUN_DIR/tensorboard``; opened on first use."""
+
+    def __init__(self, folder: pathlib.Path):
+        self.folder = folder
+        self._writer = None
+
+    def write_event(self, record: EventRecord, predictions: Scored | None) -> None:
+        if self._writer is None:
+            self._writer = _summary_writer(self.folder)
+        add, step = self._writer.add_scalar, record.event_index
+        if record.event_type == "predict" and record.error is not None:
+            prefix = "final_eval" if record.final_eval else record.split
+            add(f"{prefix}/error", record.error, step)
+            add(f"{prefix}/error_by_task/{record.task_key}", record.error, step)
+        add("flops/cumulative_headline", record.cumulative_flops, step)
+        add("flops/cumulative_inference", record.cumulative_flops_inference, step)
+        add("resources/peak_parameter_count", record.peak_parameter_count, step)
+        add("resources/wall_seconds", record.wall_seconds, step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
 class RunDirectory:
     def __init__(self, path: str | os.PathLike):
         self.path = pathlib.Path(path)
-        self.events_path = self.path / "events.jsonl"
-        self.checkpoint_path = self.path / "checkpoints" / "latest.pt"
-        self._tensorboard = None
+        self.events_path = self.path / EVENTS_FILE
+        self.checkpoint_path = self.path / CHECKPOINTS_FOLDER / "latest.pt"
+        self.tensorboard_path = self.path / TENSORBOARD_FOLDER
 
     def create(self, config: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=False)
-        for folder in ("predictions", "checkpoints", "tensorboard"):
+        for folder in (PREDICTIONS_FOLDER, CHECKPOINTS_FOLDER, TENSORBOARD_FOLDER):
             (self.path / folder).mkdir()
-        _write_json_atomic(self.path / "config.json", clean_json(config))
+        _write_json_atomic(self.path / CONFIG_FILE, clean_json(config))
         self.events_path.touch()
 
     def read_config(self) -> dict[str, Any]:
-        return json.loads((self.path / "config.json").read_text())
+        return json.loads((self.path / CONFIG_FILE).read_text())
 
     def read_events(self) -> list[dict[str, Any]]:
         """Complete lines only; a torn last line (crash while appending) is dropped."""
@@ -114,45 +157,37 @@ class RunDirectory:
     def truncate_events(self, count: int) -> None:
         """Keep the first ``count`` records (those covered by the checkpoint being resumed)."""
         kept = self.read_events()[:count]
-        temporary = self.events_path.with_name(".events.jsonl.tmp")
+        temporary = self.events_path.with_name(f".{EVENTS_FILE}.tmp")
         temporary.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))
         os.replace(temporary, self.events_path)
 
-    def append_event(self, record: dict[str, Any]) -> None:
-        line = json.dumps(clean_json(record), sort_keys=True, allow_nan=False)
+    @staticmethod
+    def stored(record: EventRecord) -> dict[str, Any]:
+        """The record as its ``events.jsonl`` line decodes (NaN as null, plain numbers)."""
+        return clean_json(record.to_dict())
+
+    def write_event(self, record: EventRecord, predictions: Scored | None) -> None:
+        """Predictions first, then the record line (flushed and fsynced): a record never points at
+        predictions that are not on disk."""
+        if predictions is not None:
+            self.write_predictions(record.event_index, *predictions)
+        line = json.dumps(self.stored(record), sort_keys=True, allow_nan=False)
         with open(self.events_path, "a") as handle:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        _write_json_atomic(self.path / "summary.json", clean_json(summary))
+    def write_summary(self, summary: RunSummary) -> None:
+        _write_json_atomic(self.path / SUMMARY_FILE, clean_json(summary.to_dict()))
 
     def read_summary(self) -> dict[str, Any] | None:
-        path = self.path / "summary.json"
+        path = self.path / SUMMARY_FILE
         return json.loads(path.read_text()) if path.exists() else None
 
     def write_predictions(self, event_index: int, scores: np.ndarray, targets: np.ndarray) -> str:
-        relative = f"predictions/event_{event_index:04d}.npz"
+        relative = f"{PREDICTIONS_FOLDER}/event_{event_index:04d}.npz"
         np.savez_compressed(self.path / relative, scores=scores.astype(np.float32), targets=targets)
         return relative
 
-    def scalars(self, record: dict[str, Any]) -> None:
-        """TensorBoard scalars of one event (step = event index)."""
-        if self._tensorboard is None:
-            self._tensorboard = _summary_writer(self.path / "tensorboard")
-        step = record["event_index"]
-        if record["event_type"] == "predict":
-            prefix = "final_eval" if record["final_eval"] else record["split"]
-            self._tensorboard.add_scalar(f"{prefix}/error", record["error"], step)
-            self._tensorboard.add_scalar(f"{prefix}/error_by_task/{record['task_key']}", record["error"], step)
-        self._tensorboard.add_scalar("flops/cumulative_headline", record["cumulative_flops"], step)
-        self._tensorboard.add_scalar("flops/cumulative_inference", record["cumulative_flops_inference"], step)
-        self._tensorboard.add_scalar("resources/peak_parameter_count", record["peak_parameter_count"], step)
-        self._tensorboard.add_scalar("resources/wall_seconds", record["wall_seconds"], step)
-        self._tensorboard.flush()
-
     def close(self) -> None:
-        if self._tensorboard is not None:
-            self._tensorboard.close()
-            self._tensorboard = None
+        """Nothing stays open between events (every write is complete when it returns)."""

@@ -41,7 +41,8 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from nevis_bench.config import ConfigError, config_id, default_data_dir
+from nevis_bench.data.sources import default_data_dir
+from nevis_bench.run.config import ConfigError, config_id
 
 # Testing hook: the worker process exits (``os._exit``) right after its N-th within-event checkpoint,
 # on the first attempt of each run only, to simulate a worker dying mid-run.
@@ -81,7 +82,7 @@ def _as_list(value: Any, key: str) -> list:
 
 def load_sweep(path: str | os.PathLike, runs_root: str | None = None) -> Sweep:
     """Read and expand a sweep file; every run's configuration is validated before anything runs."""
-    from nevis_bench import runner
+    from nevis_bench.run import runner
 
     path = pathlib.Path(path)
     try:
@@ -150,8 +151,8 @@ def run_status(run_path: pathlib.Path) -> str | None:
 
 def execute_run(values: dict[str, Any], crash_after_checkpoints: int | None = None) -> dict[str, Any]:
     """Start or resume one run to the end (in a Ray worker, or in-process). Returns its status."""
-    from nevis_bench import runner
-    from nevis_bench.evaluator import StopControl
+    from nevis_bench.run import runner
+    from nevis_bench.run.evaluator import StopControl
 
     path = pathlib.Path(values["runs_dir"]) / values["run_name"]
     stop = StopControl()
@@ -173,7 +174,7 @@ class _CrashingStop:
     """A StopControl whose process dies right after a chosen within-event checkpoint (testing hook)."""
 
     def __new__(cls, path: pathlib.Path, after: int):
-        from nevis_bench.evaluator import StopControl
+        from nevis_bench.run.evaluator import StopControl
 
         class Crashing(StopControl):
             def after_checkpoint(self) -> None:
@@ -262,7 +263,7 @@ def run_sweep(sweep: Sweep, resume: bool = False, address: str | None = None,
 # --- command line -----------------------------------------------------------------------------------
 
 def _sweep_command(args: argparse.Namespace) -> int:
-    from nevis_bench.records import RecordError, find_runs
+    from nevis_bench.records.reader import RecordError, find_runs
     from nevis_bench.reports.build import build
 
     try:

@@ -13,7 +13,7 @@ It runs the learner on a small synthetic stream several times and checks:
 
 Use it in a test::
 
-    from nevis_bench.testing import check_learner
+    from nevis_bench.conformance import check_learner
     def test_my_learner(tmp_path):
         check_learner("my_learner", tmp_path, overrides={"max_steps": 10})
 """
@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
-from nevis_bench import checkpoint as ckpt
-from nevis_bench import runner
-from nevis_bench.evaluator import StopControl
+from nevis_bench.run import checkpoint as ckpt
+from nevis_bench.run import runner
+from nevis_bench.run.evaluator import StopControl
 from nevis_bench.protocol import Learner
 
 VOLATILE_FIELDS = ("wall_seconds", "run_id")

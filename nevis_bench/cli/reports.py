@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from nevis_bench.records import RecordError, find_runs, is_run_dir
+from nevis_bench.records.reader import RecordError, find_runs, is_run_dir
 from nevis_bench.reports.build import build
 
 

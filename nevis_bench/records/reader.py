@@ -6,7 +6,7 @@ status and metadata, and a run without one is unfinished. Every malformed record
 :func:`read_events` can skip a truncated *last* line (one without its newline) and nothing else.
 
 Numbers derived from events (average error, FLOPs, forgetting, ...) come from
-:func:`nevis_bench.metrics.summarize`, the same code that writes ``summary.json``; the helpers here
+:func:`nevis_bench.records.metrics.summarize`, the same code that writes ``summary.json``; the helpers here
 add the per-step views that reports plot.
 """
 
@@ -22,33 +22,14 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from nevis_bench.metrics import summarize as _summarize
-
-SCHEMA_VERSION = 1
-EVENTS_FILE = "events.jsonl"
-CONFIG_FILE = "config.json"
-SUMMARY_FILE = "summary.json"
-
-FINISHED = "complete"
-FAILED = "failed"
-UNFINISHED = "unfinished"  # the status of a run without summary.json
-RUN_STATUSES = ("running", FINISHED, "interrupted", FAILED)
-
-EVENT_TYPES = ("train", "predict")
-TASK_KINDS = ("single_label", "multi_label")
-HEADLINE_PHASES = ("flops_train", "flops_search", "flops_selection")
-FLOP_FIELDS = HEADLINE_PHASES + ("flops_inference",)
-
-# Fields every schema-1 event carries (DESIGN.md). Others (domain, learner_info, ...) are optional.
-_STRING_FIELDS = ("run_id", "task_name", "task_key", "split")
-_INT_FIELDS = ("event_index", "year", "num_examples", "peak_parameter_count")
-_NUMBER_FIELDS = FLOP_FIELDS + ("cumulative_flops", "wall_seconds")
-EVENT_COLUMNS = (
-    ("schema", "run_id", "event_index", "event_type", "task_name", "task_key", "year", "split", "task_kind",
-     "domain", "num_examples", "top1_accuracy", "mean_average_precision", "error")
-    + FLOP_FIELDS
-    + ("cumulative_flops", "peak_parameter_count", "wall_seconds", "final_eval")
+from nevis_bench.records.metrics import summarize as _summarize
+from nevis_bench.records.schema import (  # noqa: F401 (re-exported for readers of records)
+    CONFIG_FILE, EVENT_COLUMNS, EVENT_TYPES, EVENTS_FILE, FAILED, FINISHED, FLOP_FIELDS, HEADLINE_PHASES,
+    REQUIRED_FIELDS, REQUIRED_INTEGERS as _INT_FIELDS, REQUIRED_NUMBERS as _NUMBER_FIELDS,
+    REQUIRED_STRINGS as _STRING_FIELDS, RUN_STATUSES, SCHEMA_VERSION, SUMMARY_FILE, TASK_KINDS, UNFINISHED,
+    metric_name,
 )
+
 _METRIC_TOLERANCE = 1e-6  # |error - (1 - metric)|, and the slack of metrics outside [0, 1]
 _FLOPS_RTOL = 1e-6  # cumulative_flops against the running sum of the headline phases
 
@@ -83,8 +64,8 @@ def _check_metric(event: dict, fail) -> None:
         if event.get("final_eval"):
             fail("a train event is marked final_eval")
         return
-    metric_field = "top1_accuracy" if kind == "single_label" else "mean_average_precision"
-    other_field = "mean_average_precision" if kind == "single_label" else "top1_accuracy"
+    metric_field = metric_name(kind)
+    other_field = "top1_accuracy" if metric_field == "mean_average_precision" else "mean_average_precision"
     metric, error = event.get(metric_field), event["error"]
     if metric is None and error is None:
         return  # an undefined metric (e.g. mAP of a split without positives), written as null
@@ -108,10 +89,7 @@ def validate_event(event: Any, fail) -> None:
         fail("missing field 'schema'")
     if event["schema"] != SCHEMA_VERSION:
         fail(f"unknown schema version {event['schema']!r}; this reader knows {SCHEMA_VERSION}", SchemaVersionError)
-    missing = [
-        name for name in _STRING_FIELDS + _INT_FIELDS + _NUMBER_FIELDS + ("event_type", "task_kind", "error", "final_eval")
-        if name not in event
-    ]
+    missing = [name for name in REQUIRED_FIELDS if name not in event]
     if missing:
         fail(f"missing field(s) {', '.join(missing)}")
     if event["event_type"] not in EVENT_TYPES:
@@ -331,7 +309,7 @@ def find_runs(root: os.PathLike | str) -> list[Path]:
 
 
 def summarize_events(events: Iterable[dict]) -> dict[str, Any]:
-    """The summary.json numbers recomputed from event dicts (:func:`nevis_bench.metrics.summarize`).
+    """The summary.json numbers recomputed from event dicts (:func:`nevis_bench.records.metrics.summarize`).
 
     Average and example-weighted error over the in-stream predict events, FLOPs per phase and
     headline cumulative FLOPs (train + search + selection), peak parameters, wall time; with a

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from nevis_bench._torchvision_compat import ensure_torchvision
+from nevis_bench.learner_kit._torchvision_compat import ensure_torchvision
 
 
 class SmallConvNet(nn.Module):

@@ -10,7 +10,7 @@ calls (steps, batches).
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -107,6 +107,21 @@ class FlopCounter:
             self._cache[key] = count_train_step(module, input_shape, target_shape, loss_fn, target_dtype)
             self.counts_made += 1
         return self._cache[key]
+
+    def measured(self, key: tuple, fn: Callable[[], Any]) -> tuple[Any, int]:
+        """Run ``fn`` and return (its result, its FLOPs); FlopCounterMode wraps only the first call per key.
+
+        ``key`` must determine the FLOPs (name the computation and every shape involved). The count
+        covers everything ``fn`` does on tensors, backward passes included, on the real inputs.
+        """
+        full_key = ("measured",) + tuple(key)
+        if full_key in self._cache:
+            return fn(), self._cache[full_key]
+        with FlopCounterMode(display=False) as counter:
+            result = fn()
+        self._cache[full_key] = int(counter.get_total_flops())
+        self.counts_made += 1
+        return result, self._cache[full_key]
 
     def forward_examples(self, module: nn.Module, example_shape: tuple[int, ...], num_examples: int, batch_size: int) -> int:
         """FLOPs of forwarding ``num_examples`` examples in batches of ``batch_size`` (last batch partial)."""

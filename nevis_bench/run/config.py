@@ -19,22 +19,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from nevis_bench.streams.catalog import DEFAULT_STOP_YEAR, FINAL_STOP_YEAR
+from nevis_bench.data.catalog import DEFAULT_STOP_YEAR, FINAL_STOP_YEAR
+from nevis_bench.data.sources import default_data_dir
 
 
 class ConfigError(ValueError):
     """An invalid configuration; raised before any compute with a message that says what to do."""
-
-
-def default_data_dir() -> str:
-    return os.environ.get("NEVIS_BENCH_DATA_DIR", os.path.join("~", ".cache", "nevis-bench"))
 
 
 @dataclass
@@ -48,7 +44,7 @@ class RunConfig:
     stop_year: int | None = None  # None: 2020 in development, 2022 with `final`
     image_size: int = 32  # stored image size in the task cache
     runs_dir: str = "runs"
-    data_dir: str = field(default_factory=default_data_dir)
+    data_dir: str = field(default_factory=lambda: str(default_data_dir()))
     run_name: str | None = None  # folder name under runs_dir; default derived from the config
     learner_module: str | None = None  # a file defining a learner outside the package
     checkpoint_every_steps: int = 0  # 0: only by time and on request
