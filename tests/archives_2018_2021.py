@@ -284,3 +284,224 @@ def write_path_mnist(folder: pathlib.Path) -> Expected:
     ]
     write_zip(folder / "colorectal-histology-mnist.zip", members)
     return expected
+
+
+def write_nih_chest_xray(folder: pathlib.Path) -> Expected:
+    from nevis_bench.data.handlers.nih_chest_xray import CLASS_NAMES
+
+    expected = Expected(random={"train": TRAIN}, class_names=list(CLASS_NAMES))
+    findings = ["Cardiomegaly", "Emphysema|Effusion", "No Finding", "Hernia", "Mass|Nodule|Atelectasis", "Pleural_Thickening", "No Finding", "Edema|Infiltration"]
+    entries = ["Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],"]
+    members = [("FAQ_CHESTXRAY.pdf", b"%PDF"), ("BBox_List_2017.csv", b"Image Index,Finding Label\n")]
+    train_list, test_list, planned = [], [], []
+    for i, finding in enumerate(findings):
+        image = f"{i // 3:08d}_{i % 3:03d}.png"
+        member = f"images_{1 + i // 4:03d}/images/{image}"
+        members.append((member, grey_bytes(900 + i, size=(16, 16))))
+        entries.append(f"{image},{finding},{i % 3},{i // 3},58,M,PA,2682,2749,0.143,0.143")
+        labels = sorted(CLASS_NAMES.index(f) for f in finding.split("|"))
+        if i == 5:
+            continue  # in neither list: not used
+        (test_list if i % 3 == 2 else train_list).append(image)
+        planned.append((member, labels, "test" if i % 3 == 2 else None))
+    members.append(("images_003/images/99999999_000.png", grey_bytes(999, size=(16, 16))))  # listed nowhere
+    members += [
+        ("Data_Entry_2017.csv", ("\n".join(entries) + "\n").encode()),
+        ("train_val_list.txt", ("\n".join(train_list) + "\n").encode()),
+        ("test_list.txt", "\n".join(test_list).encode()),
+    ]
+    write_zip(folder / "data.zip", members)
+    for member, labels, split in sorted(planned):
+        expected.add(f"data.zip:{member}", labels, split=split, group=None if split else "train")
+    return expected
+
+
+def write_caltech_camera_traps(folder: pathlib.Path) -> Expected:
+    from nevis_bench.data.handlers.caltech_camera_traps import CLASS_NAMES
+
+    expected = Expected(random={"train": TRAIN_DEV}, class_names=list(CLASS_NAMES))
+    # the categories' ids and order in the JSON differ from the handler's class list
+    categories = [{"id": 30, "name": "empty"}, {"id": 1, "name": "opossum"}, {"id": 9, "name": "deer"}, {"id": 51, "name": "bobcat"}]
+    by_id = {c["id"]: CLASS_NAMES.index(c["name"]) for c in categories}
+    files = {"train": [], "trans_val": [], "trans_test": [], "cis_val": []}
+    images = []
+    for i in range(16):
+        image_id = f"5{i:03d}a7c2-23d2-11e8-a6a3-ec086b02610b"
+        part = ["train", "train", "trans_val", "train", "trans_test", "cis_val"][i % 6]
+        category = [30, 1, 9, 51][i % 4]
+        files[part].append({"id": f"ann{i}", "image_id": image_id, "category_id": category})
+        if i == 3:  # a second annotation of the same image: the last one gives the label
+            files[part].append({"id": f"ann{i}b", "image_id": image_id, "category_id": 9})
+            category = 9
+        images.append((image_id, part, by_id[category]))
+    with tarfile.open(folder / "eccv_18_annotations.tar.gz", "w:gz") as tar:
+        add_tar_dir(tar, "eccv_18_annotation_files")
+        for part, annotations in files.items():
+            data = {"info": {"version": "eccv_18"}, "categories": categories, "images": [{"id": a["image_id"]} for a in annotations], "annotations": annotations}
+            add_tar_member(tar, f"eccv_18_annotation_files/{part}_annotations.json", json.dumps(data).encode())
+    order = [images[k] for k in (5, 0, 9, 3, 14, 1, 2, 15, 4, 6, 7, 8, 10, 11, 12, 13)]  # archive order
+    with tarfile.open(folder / "eccv_18_all_images_sm.tar.gz", "w:gz") as tar:
+        add_tar_dir(tar, "eccv_18_all_images_sm")
+        for k, (image_id, part, label) in enumerate(order):
+            member = f"eccv_18_all_images_sm/{image_id}.jpg"
+            add_tar_member(tar, member, image_bytes("JPEG", size=(20, 16), mode="L" if k == 2 else "RGB", seed=1000 + k))
+            if part == "cis_val":
+                continue
+            split = {"trans_val": "dev_test", "trans_test": "test"}.get(part)
+            expected.add(f"eccv_18_all_images_sm.tar.gz:{member}", label, split=split, group=None if split else "train")
+    return expected
+
+
+def gnt_record(tag: bytes, pixels: np.ndarray) -> bytes:
+    height, width = pixels.shape
+    return np.array([10 + width * height], dtype="<u4").tobytes() + tag + np.array([width, height], dtype="<u2").tobytes() + pixels.astype(np.uint8).tobytes()
+
+
+CASIA_TAGS = ["啊".encode("gb2312"), "中".encode("gb2312"), "！".encode("gb2312"), "齄".encode("gb2312")]
+
+
+def write_casia_hwdb(folder: pathlib.Path) -> Expected:
+    ordered = sorted(CASIA_TAGS)  # class ids: tag codes in increasing order ("！" 0xA3A1 first)
+    expected = Expected(random={"train": TRAIN}, class_names=[t.decode("gb2312") for t in ordered])
+    rng = np.random.default_rng(13)
+    plan = {
+        "Gnt1.1TrainPart1.zip": {"1001-c.gnt": [0, 1, 2, 1], "1002-c.gnt": [3, 0]},
+        "Gnt1.1TrainPart2.zip": {"1121-c.gnt": [2, 2, 1]},
+        "Gnt1.1Test.zip": {"1241-c.gnt": [1, 3], "1242-c.gnt": [0]},
+    }
+    for zip_name, gnts in plan.items():
+        members = []
+        for gnt, tags in gnts.items():
+            data = b"".join(gnt_record(CASIA_TAGS[t], rng.integers(0, 256, size=(5 + k, 7 + 2 * k))) for k, t in enumerate(tags))
+            members.append((gnt, data))
+            for k, t in enumerate(tags):
+                test = zip_name == "Gnt1.1Test.zip"
+                expected.add(f"{zip_name}:{gnt}:{k}", ordered.index(CASIA_TAGS[t]), split="test" if test else None, group=None if test else "train")
+        write_zip(folder / zip_name, list(reversed(members)))  # stored out of order; the handler sorts
+    return expected
+
+
+def _csv(rows: list[list[str]]) -> bytes:
+    import csv as csv_module
+
+    buffer = io.StringIO()
+    csv_module.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def write_ddsm(folder: pathlib.Path) -> Expected:
+    expected = Expected(random={"train": TRAIN}, class_names=["BENIGN", "MALIGNANT", "BENIGN_WITHOUT_CALLBACK"])
+    uid = lambda k: f"1.3.6.1.4.1.9590.100.1.2.{100 + k}"  # noqa: E731
+    dicom = [["file_path", "image_path", "AccessionNumber", "PatientID", "SeriesDescription"]]
+    members = []
+    cases = {"calc_train": [], "mass_train": [], "calc_test": [], "mass_test": []}
+    images = {}
+    k = 0
+    for kind, prefix in (("calc_train", "Calc-Training"), ("mass_train", "Mass-Training"), ("calc_test", "Calc-Test"), ("mass_test", "Mass-Test")):
+        for p in range(3):
+            case_id = f"{prefix}_P_{p:05d}_LEFT_CC"
+            k += 1
+            full, crop = f"jpeg/{uid(k)}/1-{k}.jpg", f"jpeg/{uid(k + 50)}/2-{k}.jpg"
+            dicom.append([f"CBIS-DDSM/dicom/{uid(k)}/1-{k}.dcm", f"CBIS-DDSM/{full}", "", case_id, "full mammogram images"])
+            dicom.append([f"CBIS-DDSM/dicom/{uid(k + 50)}/2-{k}.dcm", f"CBIS-DDSM/{crop}", "", case_id + "_1", "cropped images"])
+            members.append((full, image_bytes("JPEG", size=(20, 24), mode="L", seed=1100 + k)))
+            members.append((crop, image_bytes("JPEG", size=(8, 8), mode="L", seed=1200 + k)))
+            pathology = ["MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK"][(p + k) % 3]
+            path = f"{case_id}/1.3.6.1.4.1.9590.100.1.2.{k}/1.3.6.1.4.1.9590.100.1.2.{k + 7}/000000.dcm"
+            cases[kind].append([f"P_{p:05d}", "3", "LEFT", "CC", "1", kind.split("_")[0], "", "", "4", pathology, "3", path, path + "\n", path])
+            images[case_id] = (full, pathology)
+            if p == 1:  # a second abnormality of the same image, other pathology: the first row wins
+                cases[kind].append([f"P_{p:05d}", "3", "LEFT", "CC", "2", kind.split("_")[0], "", "", "4", "MALIGNANT" if pathology != "MALIGNANT" else "BENIGN", "3", path, path, path])
+    header = ["patient_id", "breast density", "left or right breast", "image view", "abnormality id", "abnormality type", "calc type", "calc distribution", "assessment", "pathology", "subtlety", "image file path", "cropped image file path", "ROI mask file path"]
+    zip_members = [("csv/dicom_info.csv", _csv(dicom)), ("csv/meta.csv", b"SeriesInstanceUID\n")]
+    for kind, rows in cases.items():
+        part = "train" if kind.endswith("train") else "test"
+        name = f"csv/{kind.split('_')[0]}_case_description_{part}_set.csv"
+        zip_members.append((name, _csv([header] + rows)))
+    zip_members += sorted(members)
+    write_zip(folder / "cbis-ddsm-breast-cancer-image-dataset.zip", zip_members)
+    classes = ["BENIGN", "MALIGNANT", "BENIGN_WITHOUT_CALLBACK"]
+    for kinds, split in ((("calc_train", "mass_train"), None), (("calc_test", "mass_test"), "test")):
+        for kind in kinds:
+            for row in cases[kind]:
+                case_id = row[11].split("/")[0]
+                full, pathology = images.pop(case_id, (None, None))
+                if full:
+                    expected.add(f"cbis-ddsm-breast-cancer-image-dataset.zip:{full}", classes.index(pathology), split=split, group=None if split else "train")
+    return expected
+
+
+AWA_CLASSES = ["antelope", "grizzly+bear", "killer+whale", "beaver", "dalmatian"]
+AWA_PREDICATES = ["black", "white", "blue", "brown", "gray", "orange"]
+
+
+def write_awa2(folder: pathlib.Path) -> Expected:
+    expected = Expected(random={"train": TRAIN}, class_names=list(AWA_PREDICATES))
+    rng = np.random.default_rng(17)
+    matrix = rng.integers(0, 2, size=(len(AWA_CLASSES), len(AWA_PREDICATES)))
+    matrix[3] = 0
+    matrix[3, 5] = 1
+    root = "Animals_with_Attributes2/"
+    members = [
+        (root, b""),
+        (root + "classes.txt", "".join(f"{i + 1}\t{c}\n" for i, c in enumerate(AWA_CLASSES)).encode()),
+        (root + "predicates.txt", "".join(f"{i + 1:>6}\t{p}\n" for i, p in enumerate(AWA_PREDICATES)).encode()),
+        (root + "predicate-matrix-binary.txt", "".join(" ".join(str(v) for v in row) + "\n" for row in matrix).encode()),
+        (root + "predicate-matrix-continuous.txt", "".join("  ".join(f"{v * 12.5:.2f}" for v in row) + "\n" for row in matrix).encode()),
+        (root + "trainclasses.txt", b"grizzly+bear\nantelope\nbeaver\n"),
+        (root + "testclasses.txt", b"killer+whale\ndalmatian\n"),
+        (root + "licenses/", b""),
+        (root + "licenses/antelope_license.txt", b"cc"),
+        (root + "JPEGImages/", b""),
+    ]
+    for c, animal in enumerate(AWA_CLASSES):
+        members.append((f"{root}JPEGImages/{animal}/", b""))
+        for k in range(3):
+            member = f"{root}JPEGImages/{animal}/{animal}_{10001 + k}.jpg"
+            size = (300, 40) if (c, k) == (0, 0) else (20, 14)  # one image over 256 px: shrunk
+            members.append((member, image_bytes("JPEG", size=size, mode="L" if k == 2 else "RGB", seed=1300 + 3 * c + k)))
+            test = animal in ("killer+whale", "dalmatian")
+            expected.add(f"AwA2-data.zip:{member}", np.flatnonzero(matrix[c]).tolist(), split="test" if test else None, group=None if test else "train")
+    write_zip(folder / "AwA2-data.zip", members)
+    return expected
+
+
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """The rotation matrix whose pyquaternion yaw_pitch_roll is (yaw, pitch, roll), in degrees."""
+    y, p, r = np.radians([yaw, pitch, roll])
+    rz = np.array([[np.cos(y), -np.sin(y), 0], [np.sin(y), np.cos(y), 0], [0, 0, 1]])
+    ry = np.array([[np.cos(p), 0, np.sin(p)], [0, 1, 0], [-np.sin(p), 0, np.cos(p)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(r), -np.sin(r)], [0, np.sin(r), np.cos(r)]])
+    return rx @ ry @ rz
+
+
+BIWI_SUBJECTS = {1: "test", 2: "dev", 3: "dev_test", 5: "train", 12: "train", 24: "train"}
+
+
+def write_biwi(folder: pathlib.Path) -> Expected:
+    from nevis_bench.data.handlers.biwi import CLASS_NAMES
+
+    expected = Expected(class_names=list(CLASS_NAMES))
+    members = [("faces_0/", b""), ("faces_0/readme.txt", b"readme")]
+    frames = []
+    k = 0
+    for subject in BIWI_SUBJECTS:
+        members.append((f"faces_0/{subject:02d}/rgb.cal", b"calibration"))
+        for frame in (3, 4):
+            k += 1
+            yaw, pitch, roll = -60 + 9.0 * k, 40 - 5.5 * k, (-1) ** k * 2.5 * k
+            matrix = rotation(yaw, pitch, roll)
+            pose = "\n".join(" ".join(f"{v:.6f}" for v in row) + " " for row in matrix) + "\n\n88.7665 -4.08406 878.874 \n"
+            base = f"faces_0/{subject:02d}/frame_{frame:05d}"
+            members += [(base + "_rgb.png", rgb_bytes(1400 + k, size=(16, 16))), (base + "_pose.txt", pose.encode()), (base + "_depth.bin", b"\x00" * 8)]
+            frames.append((base + "_rgb.png", subject, (yaw, pitch, roll)))
+    write_zip(folder / "biwi-kinect-head-pose-database.zip", members)
+    angles = np.array([a for _, _, a in frames])
+    ranks = [np.argsort(np.argsort(angles[:, i])) for i in range(3)]  # 12 distinct values per angle
+    for index, (member, subject, _) in enumerate(frames):
+        # equal-count bins over 12 poses: edges interpolate at positions 0, 2.4, 4.8, 7.2, 9.6, 12, so
+        # ranks 0-2 -> bin 0, 3-4 -> 1, 5-7 -> 2, 8-9 -> 3, 10-11 -> 4
+        bins = [int(np.searchsorted([2.4, 4.8, 7.2, 9.6], ranks[i][index], side="right")) for i in range(3)]
+        expected.add(f"biwi-kinect-head-pose-database.zip:{member}", [b + 5 * i for i, b in enumerate(bins)], split=BIWI_SUBJECTS[subject])
+    expected.order.sort()
+    return expected

@@ -153,3 +153,48 @@ def test_synthetic_covid19_rejects_other_folders(tmp_path):
     archives.write_zip(tmp_path / "G_NC.zip", [("G3/0000.png", archives.rgb_bytes(1))])
     with pytest.raises(HandlerError, match="G1/ or G2/"):
         write_prepared(HANDLERS["synthetic_covid19_xray"], [tmp_path], tmp_path / "data", progress=False)
+
+
+def test_biwi_angles_and_bin_edges():
+    from nevis_bench.data.handlers.biwi import bin_edges, bin_of, labels_of, yaw_pitch_roll
+
+    assert np.allclose(yaw_pitch_roll(archives.rotation(-50, 20, 7.5)), [-50, 20, 7.5])
+    assert np.allclose(yaw_pitch_roll(np.eye(3)), [0, 0, 0])
+    with pytest.raises(ValueError, match="orthogonal"):
+        yaw_pitch_roll(np.eye(3) * 1.01)
+    values = np.arange(10.0)  # 10 poses: edges at positions 0, 2, 4, 6, 8, 10 (clamped to 9)
+    edges = bin_edges(values)
+    assert np.allclose(edges, [0, 2, 4, 6, 8, 9])
+    assert [bin_of(v, edges) for v in values] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]  # 9.0 = top edge: last bin
+    assert bin_of(1.999, edges) == 0 and bin_of(2.0, edges) == 1  # an edge opens the next bin
+    angles = {f"f{i}": [float(i), 10.0 - i, 5.0] for i in range(10)}
+    labels = labels_of(angles)
+    assert labels["f0"] == [0, 5 + 4, 10 + 4] and labels["f9"] == [4, 5 + 0, 10 + 4]  # equal values: top edge
+
+
+def test_casia_records_and_class_order(tmp_path):
+    from nevis_bench.data.handlers import HandlerError
+    from nevis_bench.data.handlers.casia_hwdb import records
+
+    pixels = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    data = archives.gnt_record("中".encode("gb2312"), pixels) + archives.gnt_record(b"\xa3\xa1", pixels.T)
+    parsed = list(records(data, "x"))
+    assert [t for t, _ in parsed] == ["中".encode("gb2312"), b"\xa3\xa1"]
+    assert np.array_equal(parsed[0][1], pixels) and np.array_equal(parsed[1][1], pixels.T)
+    with pytest.raises(HandlerError, match="bad record"):
+        list(records(data[:-1], "x"))
+    _, dataset = prepare("casia_hwdb", tmp_path)
+    assert dataset.metadata["class_names"] == ["！", "啊", "中", "齄"]
+    built = PreparedSource("casia_hwdb", "casia_hwdb1_1", data_dir=str(tmp_path / "data"))
+    assert built.availability().available
+
+
+def test_awa2_shrinks_large_images():
+    from PIL import Image
+
+    from nevis_bench.data.handlers.awa2 import resized
+
+    assert resized(Image.new("RGB", (300, 40))).size == (256, 34)
+    assert resized(Image.new("RGB", (100, 700))).size == (36, 256)
+    small = Image.new("RGB", (256, 10))
+    assert resized(small) is small
