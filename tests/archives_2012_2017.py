@@ -302,7 +302,8 @@ def write_silhouettes_28(folder: pathlib.Path) -> Expected:
         arrays[f"{part}_data"], arrays[f"{part}_labels"] = data, labels
         for row in range(count):
             example_id = f"caltech101_silhouettes_28_split1.mat:{part}#{row}"
-            expected.add(example_id, int(labels[row, 0]) - 1, **({"group": "train"} if part == "train" else {"split": "dev_test" if part == "val" else "test"}))
+            where = {"group": "train"} if part == "train" else {"split": "dev_test" if part == "val" else "test"}
+            expected.add(example_id, int(labels[row, 0]) - 1, **where)
             expected.pixels[example_id] = (data[row].reshape(28, 28) * 255).astype(np.uint8)  # row-major, as the reference
     scipy.io.savemat(folder / "caltech101_silhouettes_28_split1.mat", arrays)
     return expected
@@ -376,7 +377,9 @@ def write_voc_actions(folder: pathlib.Path) -> Expected:
     }
     with tarfile.open(folder / "VOCtrainval_11-May-2012.tar", "w") as tar:
         add_tar_dir(tar, "VOCdevkit")
-        for image_id in ("2012_000100", "2010_000002", "2012_000201", "2011_000005", "2010_000300", "2011_000999", "2012_000200", "2009_000001"):
+        written = ("2012_000100", "2010_000002", "2012_000201", "2011_000005", "2010_000300", "2011_000999", "2012_000200",
+                   "2009_000001")
+        for image_id in written:
             add_tar_member(tar, f"{root}/JPEGImages/{image_id}.jpg", image_bytes("JPEG", size=(50, 45)))
         for image_id, objects in images.items():
             if image_id == "2011_000999":
@@ -391,8 +394,9 @@ def write_voc_actions(folder: pathlib.Path) -> Expected:
             add_tar_member(tar, f"{root}/Annotations/{image_id}.xml", xml.encode())
         add_tar_member(tar, f"{root}/Annotations/2009_000001.xml", b"<annotation><object><name>dog</name></object></annotation>")
         for action in ACTIONS[:-1]:
-            rows = [f"{image_id}  {k} {' 1' if action in (objects[k - 1][2] or []) else '-1'}\n"
-                    for image_id, objects in sorted(images.items()) for k in range(1, len(objects) + 1) if objects[k - 1][2] is not None]
+            rows = [f"{image_id}  {k} {' 1' if action in actions else '-1'}\n"
+                    for image_id, objects in sorted(images.items())
+                    for k, actions in enumerate((o[2] for o in objects if o[2] is not None), start=1)]
             add_tar_member(tar, f"{root}/ImageSets/Action/{action}_trainval.txt", "".join(rows).encode())
             add_tar_member(tar, f"{root}/ImageSets/Action/{action}_train.txt", b"2009_000001 1 1\n")
         add_tar_member(tar, f"{root}/ImageSets/Main/train.txt", b"2009_000001\n")
@@ -492,7 +496,8 @@ def write_lfwa(folder: pathlib.Path) -> Expected:
             zf.writestr(f"lfw2/{person}/Thumbs.db", b"thumbs")
         for label, (person, count) in enumerate(people[:2]):
             for position, i in enumerate(reversed(range(count))):
-                split = "test" if position >= count - 2 else "dev_test" if position == count - 3 else "dev" if position == count - 4 else "train"
+                split = ("test" if position >= count - 2 else "dev_test" if position == count - 3
+                         else "dev" if position == count - 4 else "train")
                 expected.add(f"lfwa.zip:lfw2/{person}/{person}_{i + 1:04d}.jpg", label, split=split)
     return expected
 

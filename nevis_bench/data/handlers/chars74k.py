@@ -34,7 +34,9 @@ from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, Dedup
 CATEGORIES = (("Img", "EnglishImg.tgz", "/Bmp/"), ("Hnd", "EnglishHnd.tgz", "/Img/"), ("Fnt", "EnglishFnt.tgz", ""))
 LIST_FILE = re.compile(r"(^|/)English/(Img|Hnd|Fnt)/(lists|lists_var_size)\.mat$")
 SAMPLE = re.compile(r"Sample(\d{3})")
-CLASS_NAMES = [str(d) for d in range(10)] + [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+CLASS_NAMES = [str(d) for d in range(10)] + [chr(c) for c in range(ord("A"), ord("Z") + 1)] + [
+    chr(c) for c in range(ord("a"), ord("z") + 1)
+]
 
 
 def test_names(data: bytes, where: str) -> set[str]:
@@ -106,7 +108,10 @@ HANDLER = Handler(
         )
     ),
     convert=convert,
-    split_rule="categorical 0.56/0.12/0.12/0.20 (RandomState(0)) over de-duplicated images: Img, Hnd, Fnt non-test-list images, then their test-list images",
+    split_rule=(
+        "categorical 0.56/0.12/0.12/0.20 (RandomState(0)) over de-duplicated images: Img, Hnd, Fnt non-test-list "
+        "images, then their test-list images"
+    ),
     website="https://teodecampos.github.io/chars74k/",
     licence="research use; see the dataset's website for its terms",
     citation="T. E. de Campos, B. R. Babu, M. Varma, Character recognition in natural images, VISAPP 2009",

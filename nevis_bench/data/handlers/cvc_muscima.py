@@ -75,7 +75,10 @@ HANDLER = Handler(
         Artefact("Partitions_Set.zip", "http://wwwo.cvc.uab.es/cvcmuscima/Partitions_Set.zip", "dd22cff47fd50ca01ee077b757a978cd"),
     ),
     convert=convert,
-    split_rule="set_2_Independent partition 01: training list -> categorical 0.70/0.15/0.15 (RandomState(0)) train/dev/dev_test; testing list -> test",
+    split_rule=(
+        "set_2_Independent partition 01: training list -> categorical 0.70/0.15/0.15 (RandomState(0)) "
+        "train/dev/dev_test; testing list -> test"
+    ),
     website="http://www.cvc.uab.es/cvcmuscima/index_database.html",
     licence="free for research use (publisher's terms on the website)",
     citation="A. Fornes, A. Dutta, A. Gordo, J. Llados, CVC-MUSCIMA: a ground truth of handwritten music score images, IJDAR 2012",

@@ -82,7 +82,8 @@ def split_per_class(by_class: dict[int, list[str]]) -> dict[str, str]:
 def convert(ctx: HandlerContext) -> HandlerOutput:
     labels, by_class, names = read_annotations(ctx, STAND_ALONE[1], STAND_ALONE[2])
     if sorted(names) != list(range(NUM_CLASSES)):
-        raise HandlerError(f"interact: the stand-alone annotations have classes {sorted(n + 1 for n in names)}, expected 1..{NUM_CLASSES}")
+        found = sorted(n + 1 for n in names)
+        raise HandlerError(f"interact: the stand-alone annotations have classes {found}, expected 1..{NUM_CLASSES}")
     splits = split_per_class(by_class)
     extra_labels, _, extra_names = read_annotations(ctx, ILLUSTRATION[1], ILLUSTRATION[2])
     for label, name in extra_names.items():
@@ -115,7 +116,10 @@ HANDLER = Handler(
         )
     ),
     convert=convert,
-    split_rule="per class, default_rng(1) permutation of the stand-alone images: int(0.56n) train, int(0.12n) dev, int(0.12n) dev_test, rest test; all illustrations -> train",
+    split_rule=(
+        "per class, default_rng(1) permutation of the stand-alone images: int(0.56n) train, int(0.12n) dev, "
+        "int(0.12n) dev_test, rest test; all illustrations -> train"
+    ),
     website="https://computing.ece.vt.edu/~santol/projects/zsl_via_visual_abstraction/interact/index.html",
     licence="research use; see the dataset's website for its terms",
     citation="S. Antol, C. L. Zitnick, D. Parikh, Zero-Shot Learning via Visual Abstraction, ECCV 2014",

@@ -53,7 +53,7 @@ def convert_tar(ctx: HandlerContext, archive_name: str, crops: bool | None = Non
     archive = ctx.file(archive_name)
     classes = sorted({c for c in map(class_of, tar_names(archive)) if c is not None})
     use_crops = texture_crops_requested(crops)
-    notes = {"preprocessing": CROPS_NOTE} if use_crops else {"preprocessing": "none (whole images, as the reference's effective data)"}
+    notes = {"preprocessing": CROPS_NOTE if use_crops else "none (whole images, as the reference's effective data)"}
 
     def examples():
         splitter = CategoricalSplitter(ALL_DATA)
@@ -91,5 +91,8 @@ HANDLER, HANDLER_WITH_CROPS = texture_handlers(
     "kth_tips_col_200x200.tar",
     "4f92fe540feb4f3c66938291e4516f6c",
     dataset_key="kth_tips",
-    citation="E. Hayman, B. Caputo, M. Fritz, J.-O. Eklundh, On the significance of real-world conditions for material classification, ECCV 2004",
+    citation=(
+        "E. Hayman, B. Caputo, M. Fritz, J.-O. Eklundh, On the significance of real-world conditions for material "
+        "classification, ECCV 2004"
+    ),
 )

@@ -64,5 +64,8 @@ HANDLER = Handler(
     split_rule="per identity (>= 5 images, zip entry order): last 2 test, then 1 dev_test, 1 dev, rest train",
     website="https://talhassner.github.io/home/projects/lfwa/index.html",
     licence="research use; see the dataset's website for its terms",
-    citation="L. Wolf, T. Hassner, Y. Taigman, Effective face recognition by combining multiple descriptors and learned background statistics, PAMI 2011",
+    citation=(
+        "L. Wolf, T. Hassner, Y. Taigman, Effective face recognition by combining multiple descriptors and learned "
+        "background statistics, PAMI 2011"
+    ),
 )

@@ -47,7 +47,9 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
             images = np.asarray(data[f"{part}_data"])
             labels = np.asarray(data[f"{part}_labels"]).reshape(-1).astype(int) - 1
             if len(images) != len(labels) or images.shape[1] != SIZE * SIZE:
-                raise HandlerError(f"silhouettes_{SIZE}: {split_file.name} {part}_data has shape {images.shape}, labels {labels.shape}")
+                raise HandlerError(
+                    f"silhouettes_{SIZE}: {split_file.name} {part}_data has shape {images.shape}, labels {labels.shape}"
+                )
             for row, (pixels, label) in enumerate(zip(images, labels)):
                 image = Image.fromarray((np.asarray(pixels, dtype=np.float64).reshape(SIZE, SIZE) * 255).astype(np.uint8), "L")
                 yield Example(fixed or splitter.next(), f"{split_file.name}:{part}#{row}", image, int(label))

@@ -89,7 +89,8 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
                 image = ctx.decode(data, f"{archive.name}:{member}")
                 if image is None:
                     continue
-                for k, (box, positives) in enumerate(parse_objects(xml, f"{archive.name}:{ROOT}Annotations/{image_id}.xml"), start=1):
+                objects = parse_objects(xml, f"{archive.name}:{ROOT}Annotations/{image_id}.xml")
+                for k, (box, positives) in enumerate(objects, start=1):
                     yield Example(splitter.next(), f"{archive.name}:{member}#{k}", image.crop(box), positives)
 
     return HandlerOutput(examples(), list(ACTIONS), notes)
@@ -98,7 +99,9 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
 HANDLER = Handler(
     name="voc_actions",
     dataset_key="voc_actions",
-    artefacts=(Artefact(ARCHIVE, "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar", "6cd6e144f989b92b3379bac3b3de84fd"),),
+    artefacts=(
+        Artefact(ARCHIVE, "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/" + ARCHIVE, "6cd6e144f989b92b3379bac3b3de84fd"),
+    ),
     convert=convert,
     split_rule="categorical 0.56/0.12/0.12/0.20 (RandomState(0)) over the person crops of the trainval action images (ids sorted)",
     website="http://host.robots.ox.ac.uk/pascal/VOC/voc2012/",

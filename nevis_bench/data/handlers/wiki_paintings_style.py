@@ -105,5 +105,8 @@ HANDLER = Handler(
     split_rule="style_train.csv -> categorical 0.70/0.15/0.15 (RandomState(0)) train/dev/dev_test; style_val.csv -> test",
     website="https://github.com/cs-chan/ArtGAN/tree/master/WikiArt%20Dataset",
     licence="non-commercial research use (WikiArt images; see the ArtGAN repository)",
-    citation="W. R. Tan, C. S. Chan, H. Aguirre, K. Tanaka, Ceci n'est pas une pipe: a deep convolutional network for fine-art paintings classification, ICIP 2016",
+    citation=(
+        "W. R. Tan, C. S. Chan, H. Aguirre, K. Tanaka, Ceci n'est pas une pipe: a deep convolutional network for "
+        "fine-art paintings classification, ICIP 2016"
+    ),
 )
