@@ -95,6 +95,8 @@ def write_magellan_venus_volcanoes(folder: pathlib.Path) -> Expected:
         "img2": "3 1.0 2.0 3.0\n1 5.0 6.0 7.0\n",
         "img7": "4 10.0 10.0 2.0\n",
         "img5": "1 33.0 44.0 8.0\n",
+        "img100": "1 1.0 1.0 1.0\n",
+        "img4": "3 9.0 9.0 9.0\n",
     }
     with tarfile.open(folder / "volcanoes.tar.gz", "w:gz") as tar:
         add_tar_dir(tar, "package")
@@ -104,7 +106,7 @@ def write_magellan_venus_volcanoes(folder: pathlib.Path) -> Expected:
             pixels = np.random.default_rng(seed).integers(0, 256, size=1024 * 1024, dtype=np.uint8).tobytes()
             add_tar_member(tar, f"package/Images/{image}.sdt", pixels)
             add_tar_member(tar, f"package/Images/{image}.spr", b"2\n1024\n0\n1.0\n1024\n0\n1.0\n0\n")
-            expected.add(f"volcanoes.tar.gz:package/Images/{image}.sdt", 1 if image in ("img3", "img2", "img5") else 0, group="all")
+            expected.add(f"volcanoes.tar.gz:package/Images/{image}.sdt", 1 if image in ("img3", "img2", "img5", "img100") else 0, group="all")
         for image, text in truths.items():
             add_tar_member(tar, f"package/GroundTruths/{image}.lxyr", text.encode())
         add_tar_member(tar, "package/Chips/exp_A1_Ctrn.sdt", bytes(225))
@@ -387,9 +389,9 @@ def write_flickr_material_database(folder: pathlib.Path) -> Expected:
 
 
 def write_belgium_tsc(folder: pathlib.Path) -> Expected:
-    names = [f"sign {k}" for k in range(62)]
+    names = ["A13", "A14", "A15", "A1A"] + [f"S{k}" for k in range(4, 62)]  # one sign code per class folder
     expected = Expected(random={"train": TRAIN}, class_names=names)
-    (folder / "reducedSetTS.txt").write_text("reduced set of traffic signs\n" + "\n".join(names) + "\n")
+    (folder / "reducedSetTS.txt").write_text("62 used traffic signs types (codes as on the signs)\r\n" + "\r\n".join(names) + "\r\n")
     for zip_name, root, classes, test in (
         ("BelgiumTSC_Training.zip", "Training", (0, 1, 7, 22, 61), False),
         ("BelgiumTSC_Testing.zip", "Testing", (0, 7, 61), True),
@@ -452,7 +454,7 @@ def _tar_bytes(entries) -> bytes:
 
 
 def write_vistex(folder: pathlib.Path) -> Expected:
-    groups = {"Bark": ["Bark.0000", "Bark.0006"], "Brick": ["Brick.0001"], "WheresWaldo": ["WheresWaldo.0000", "WheresWaldo.0002"], "Fabric": ["Fabric.0000", "Fabric.0017"]}
+    groups = {"Bark": ["Bark.0000", "Bark.0006", "Bark.0011"], "Brick": ["Brick.0001", "Brick.0004"], "WheresWaldo": ["WheresWaldo.0000", "WheresWaldo.0002"], "Fabric": ["Fabric.0000", "Fabric.0017"]}
     classes = sorted(groups)
     expected = Expected(random={"all": ALL}, class_names=classes)
     flat = [(f"VisTex/Images/FLAT/512x512/{name}.ppm", image_bytes("PPM", size=(24, 24), seed=900 + i))

@@ -126,7 +126,7 @@ def test_vistex_without_system_gzip_uses_the_python_decoder(tmp_path, monkeypatc
     write_vistex(tmp_path)
     dataset = write_prepared(HANDLERS["vistex"], [tmp_path], tmp_path / "data", progress=False)
     assert dataset.metadata["class_names"] == ["Bark", "Brick", "Fabric", "WheresWaldo"]
-    assert sum(dataset.metadata["counts"].values()) == 7
+    assert sum(dataset.metadata["counts"].values()) == 9
 
 
 def test_vistex_dangling_link_is_named(tmp_path):

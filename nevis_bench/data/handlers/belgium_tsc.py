@@ -2,8 +2,9 @@
 
 Files: ``BelgiumTSC_Training.zip`` (``Training/<class:05d>/<pole>_<n>.ppm`` plus a ``GT-<class>.csv``
 per folder and a ``Readme.txt``), ``BelgiumTSC_Testing.zip`` (``Testing/<class:05d>/...``, same
-layout) and ``reducedSetTS.txt`` (a header line, then one class name per line, 62 lines). ``.csv`` and
-``.txt`` members are ignored. Order: sorted member names.
+layout) and ``reducedSetTS.txt`` (a header line, then the sign code of each class folder, e.g.
+``A13``, one per line, 62 lines). ``.csv`` and ``.txt`` members are ignored. Order: sorted member
+names.
 
 Label (reference): the number of the class folder.
 

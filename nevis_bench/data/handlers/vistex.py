@@ -133,7 +133,7 @@ def _index(paths: list[str]) -> dict[str, tuple]:
                 if member.isfile():
                     entries[name] = ("file", index, member.name)
                 elif member.issym():
-                    entries[name] = ("link", posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname)))
+                    entries[name] = ("link", posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname)).lstrip("/"))
                 elif member.islnk():
                     entries[name] = ("link", posixpath.normpath(member.linkname.lstrip("/")))
     return entries
