@@ -505,3 +505,98 @@ def write_biwi(folder: pathlib.Path) -> Expected:
         expected.add(f"biwi-kinect-head-pose-database.zip:{member}", [b + 5 * i for i, b in enumerate(bins)], split=BIWI_SUBJECTS[subject])
     expected.order.sort()
     return expected
+
+
+# Counting datasets. With 10 distinct counts v_0 < ... < v_9 holding equal numbers of images, the
+# reference's cut for class k is the last count whose cumulative share is below k/10, i.e. v_k - 1, so
+# v_0 already opens class 1: v_j -> class j + 1 for j < 9, and v_8, v_9 share class 9 (class 0 is empty).
+def counting_class(j: int) -> int:
+    return min(j + 1, 9)
+
+
+def _mat_bytes(arrays: dict) -> bytes:
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, arrays)
+    return buffer.getvalue()
+
+
+def write_mall(folder: pathlib.Path) -> Expected:
+    values = [20 + 3 * j for j in range(10)]  # 200 frames each
+    counts = np.array([values[(7 * f) % 10] for f in range(2000)])  # frame f + 1 has count counts[f]
+    expected = Expected()
+    permutation = (np.random.default_rng(1).permutation(800) + 1).tolist()
+    chosen = {permutation[0]: "train", permutation[559]: "train", permutation[560]: "dev", permutation[679]: "dev",
+              permutation[680]: "dev_test", permutation[799]: "dev_test", 801: "test", 1234: "test", 2000: "test"}
+    members = [("mall_dataset/", b""), ("mall_dataset/frames/", b"")]
+    for frame in sorted(chosen, key=lambda f: (f * 37) % 101):  # archive order differs from frame order
+        member = f"mall_dataset/frames/seq_{frame:06d}.jpg"
+        members.append((member, rgb_bytes(1500 + frame % 97, size=(20, 15), fmt="JPEG")))
+        expected.add(f"mall_dataset.zip:{member}", counting_class(values.index(counts[frame - 1])), split=chosen[frame])
+    frames = np.empty((1, 2000), dtype=object)
+    for f in range(2000):
+        frames[0, f] = np.zeros((0,), dtype=[("loc", "O")])
+    members.append(("mall_dataset/mall_gt.mat", _mat_bytes({"count": counts.reshape(-1, 1).astype(np.float64), "frame": frames})))
+    members.append(("mall_dataset/perspective_roi.mat", _mat_bytes({"roi": np.ones((4, 4))})))
+    write_zip(folder / "mall_dataset.zip", members)
+    return expected
+
+
+def write_trancos(folder: pathlib.Path) -> Expected:
+    expected = Expected(random={"train": TRAIN_DEV})
+    values = list(range(5, 15))
+    images = []
+    for i in range(20):
+        images.append((f"image-{1 + i % 3}-{i + 1:06d}.jpg", values[(3 * i) % 10], ["training", "validation", "test", "training"][i % 4]))
+    with tarfile.open(folder / "TRANCOS_v3.tar.gz", "w:gz") as tar:
+        add_tar_dir(tar, "TRANCOS_v3")
+        add_tar_member(tar, "TRANCOS_v3/readme.txt", b"TRANCOS v3\n")
+        for k, (base, count, _) in enumerate(images):
+            stem = base[:-4]
+            member = f"TRANCOS_v3/images/{base}"
+            add_tar_member(tar, member, rgb_bytes(1600 + k, size=(24, 18), fmt="JPEG"))
+            dots = "".join(f"{10 + d}\t{20 + d}\n" for d in range(count))
+            add_tar_member(tar, f"TRANCOS_v3/images/{stem}.txt", (dots[:-1] if k % 5 == 0 else dots).encode())  # some without final newline
+            add_tar_member(tar, f"TRANCOS_v3/images/{stem}dots.png", rgb_bytes(1, size=(4, 4)))
+            add_tar_member(tar, f"TRANCOS_v3/images/{stem}mask.mat", b"MATLAB")
+        for list_name in ("training", "validation", "test"):
+            lines = "".join(f"{b}\n" for b, _, l in images if l == list_name)
+            add_tar_member(tar, f"TRANCOS_v3/image_sets/{list_name}.txt", lines.encode())
+        add_tar_member(tar, "TRANCOS_v3/image_sets/trainval.txt", "".join(f"{b}\n" for b, _, l in images if l != "test").encode())
+    for base, count, list_name in images:
+        split = {"validation": "dev_test", "test": "test"}.get(list_name)
+        expected.add(f"TRANCOS_v3.tar.gz:TRANCOS_v3/images/{base}", counting_class(values.index(count)), split=split, group=None if split else "train")
+    return expected
+
+
+def head_mat(count: int) -> bytes:
+    info = np.zeros((1, 1), dtype=[("location", "O"), ("number", "O")])
+    info[0, 0] = (np.arange(count * 2, dtype=np.float64).reshape(count, 2), np.array([[count]], dtype=np.uint8))
+    cell = np.empty((1, 1), dtype=object)
+    cell[0, 0] = info
+    return _mat_bytes({"image_info": cell})
+
+
+def write_shanghai_tech(folder: pathlib.Path) -> Expected:
+    expected = Expected()
+    values = list(range(5, 15))
+    members, annotated = [], []
+    k = 0
+    for part in ("part_B", "part_A"):  # archive order, not sorted
+        for data in ("train_data", "test_data"):
+            for n in (3, 1, 2, 5, 4):
+                k += 1
+                base = f"ShanghaiTech/{part}/{data}"
+                count = values[(3 * k) % 10]
+                members.append((f"{base}/images/IMG_{n}.jpg", image_bytes("JPEG", size=(20, 16), mode="L" if n == 2 else "RGB", seed=1700 + k)))
+                members.append((f"{base}/ground-truth/GT_IMG_{n}.mat", head_mat(count)))
+                members.append((f"shanghaitech_h5_empty/{base}/ground-truth/IMG_{n}.h5", b"\x89HDF"))
+                annotated.append((f"{base}/images/IMG_{n}.jpg", count))
+    write_zip(folder / "shanghaitech.zip", members)
+    training = [name for name, _ in annotated if "train_data" in name]
+    permutation = np.random.default_rng(1).permutation(len(training)).tolist()  # 10 images: 7 train, 1 dev, 2 dev_test
+    split_of = {training[i]: ("train" if pos < 7 else "dev" if pos < 8 else "dev_test") for pos, i in enumerate(permutation)}
+    for name, count in annotated:
+        expected.add(f"shanghaitech.zip:{name}", counting_class(values.index(count)), split=split_of.get(name, "test"))
+    return expected

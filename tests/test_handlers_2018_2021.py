@@ -198,3 +198,39 @@ def test_awa2_shrinks_large_images():
     assert resized(Image.new("RGB", (100, 700))).size == (36, 256)
     small = Image.new("RGB", (256, 10))
     assert resized(small) is small
+
+
+def test_count_bins_follow_the_reference_cuts():
+    from nevis_bench.data.handlers import HandlerError
+    from nevis_bench.data.handlers._counting import count_bins, label_of_count
+
+    # 100 images, counts 0..99 once each, max_size 100: cut k = last count with cumsum < 10k = 10k - 2,
+    # so class 0 holds counts 0..8 and class k (1..8) holds 10k - 1 .. 10k + 8; class 9 holds 89..99.
+    labels, names = count_bins(list(range(100)), 100, "t")
+    assert [labels[c] for c in (0, 8, 9, 18, 19, 88, 89, 99)] == [0, 0, 1, 1, 2, 8, 9, 9]
+    assert names[0] == "0-8" and names[1] == "9-18" and names[8] == "79-88" and names[9] == "89+"
+    # equal groups of 10 distinct values: each value opens the next class (class 0 stays empty)
+    labels, _ = count_bins([v for v in range(20, 50, 3) for _ in range(5)], 100, "t")
+    assert [labels[v] for v in range(20, 50, 3)] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 9] and labels[19] == 0
+    # coinciding cuts (cuts 1-5 all at 49): the class moves up at most once per count, so counts
+    # 50, 51, 52, 53 take classes 1-4 and class 5 runs from 54 to the next cut, 59
+    labels, _ = count_bins([0] * 5 + [50] * 45 + list(range(51, 101)), 100, "t")
+    assert [labels[c] for c in (49, 50, 51, 53, 54, 59, 60, 89, 90)] == [0, 1, 2, 4, 5, 5, 6, 8, 9]
+    assert label_of_count(labels, 250) == labels[99]  # beyond the table: last cell
+    with pytest.raises(HandlerError, match="bins"):
+        count_bins([0] * 11 + [1] * 89, 100, "t")  # over a tenth at the lowest count: no first cut
+    with pytest.raises(HandlerError, match="bins"):
+        count_bins([0] * 5 + [1] * 95, 5, "t")  # the walk runs out of counts before class 9
+
+
+def test_trancos_counts_lines_like_readlines():
+    from nevis_bench.data.handlers.trancos import line_count
+
+    assert [line_count(b""), line_count(b"1 2\n"), line_count(b"1 2\n3 4"), line_count(b"1 2\n\n")] == [0, 1, 2, 2]
+
+
+def test_shanghai_tech_image_of_annotation():
+    from nevis_bench.data.handlers.shanghai_tech import head_count, image_of
+
+    assert image_of("ShanghaiTech/part_A/train_data/ground-truth/GT_IMG_12.mat") == "ShanghaiTech/part_A/train_data/images/IMG_12.jpg"
+    assert head_count(archives.head_mat(17), "x") == 17
