@@ -84,6 +84,8 @@ class PerTaskFeatureLearner:
     scoring FLOPs.
     """
 
+    checkpoints_within_event = False  # its loops run on frozen features; no within-event checkpoints
+
     name = "?"
 
     def __init__(self, config):

@@ -279,6 +279,8 @@ def _net_from_state(params, dim: int, config: CurlConfig, components: int, ctx, 
 
 
 class CurlLearner:
+    checkpoints_within_event = False  # its loops run on frozen features; no within-event checkpoints
+
     def __init__(self, config: CurlConfig):
         self.config = config
 

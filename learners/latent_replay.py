@@ -65,6 +65,8 @@ class LatentReplayConfig(EncoderConfig):
 
 
 class LatentReplayLearner:
+    checkpoints_within_event = False  # its loops run on frozen features; no within-event checkpoints
+
     def __init__(self, config: LatentReplayConfig):
         self.config = config
 

@@ -301,6 +301,8 @@ def _single_labels(y: torch.Tensor, multi: bool) -> tuple[torch.Tensor, torch.Te
 
 
 class LeoLearner:
+    checkpoints_within_event = False  # its loops run on frozen features; no within-event checkpoints
+
     def __init__(self, config: LeoConfig):
         self.config = config
 

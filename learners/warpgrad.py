@@ -161,6 +161,8 @@ def _numel(tensors) -> int:
 
 
 class WarpGradLearner:
+    checkpoints_within_event = False  # its loops run on frozen features; no within-event checkpoints
+
     def __init__(self, config: WarpGradConfig):
         self.config = config
 

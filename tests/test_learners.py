@@ -2,21 +2,8 @@ import pytest
 
 from nevis_bench.run import runner
 from nevis_bench.registry import LEARNERS
-from nevis_bench.conformance import check_learner
 from tests.helpers import run_values
 
-
-
-# Learners whose training loop checkpoints inside a train event (the kit then resumes mid-event).
-CHECKPOINT_INSIDE_EVENTS = {"independent", "finetune_prev", "muhdi"}
-
-
-@pytest.mark.parametrize("name", LEARNERS.names())
-def test_every_registered_learner_passes_the_conformance_kit(name, tmp_path, data_dir):
-    report = check_learner(name, tmp_path, overrides=LEARNERS.get(name).test_overrides, data_dir=data_dir)
-    assert report.events == 6
-    if name in CHECKPOINT_INSIDE_EVENTS:
-        assert report.resumed_mid_event and report.within_event_checkpoints == 1
 
 
 def test_early_stopping_triggers_before_the_step_budget(tmp_path, data_dir):

@@ -46,7 +46,7 @@ DATASETS: dict[str, DatasetFacts] = {
     d.key: d
     for d in [
         _d("magellan_venus_volcanoes", "Magellan Venus Volcanoes", "nevis:magellan_venus_volcanoes", 2, 1, "satellite", 9000, family="xray", style="volcano"),
-        _d("aberdeen", "Aberdeen face database.", "nevis:aberdeen", 90, 3, "face", 687),
+        _d("aberdeen", "Aberdeen face database.", "nevis:aberdeen", 92, 3, "face", 687),
         _d("landsat", "LandSat UCI repo", "nevis:landsat", 7, 3, "satellite", 6435, family="texture", style="landcover"),
         _d("brodatz", "Brodatz", "nevis:brodatz", 111, 1, "texture", 999),  # 111 plates (D14 absent), 9 crops each
         _d("olivetti_face", "Olivetti Face Dataset", "nevis:olivetti_face", 40, 1, "face", 400),
@@ -83,7 +83,7 @@ DATASETS: dict[str, DatasetFacts] = {
         _d("uiuc_texture", "UIUC texture", "nevis:uiuc_texture", 25, 1, "texture", 1000),
         _d("kth_tips2_b", "KTH-TIPS2-b", "nevis:kth_tips_2b", 11, 3, "texture", 4752),
         _d("cvc_muscima", "CVC-MUSCIMA", "nevis:cvc_muscima", 50, 1, "ocr", 1000, style="symbols"),
-        _d("iaprtc_12", "IAPRTC-12", "nevis:iaprtc12", 100, 3, "scene", 20000, _ML, family="multi_label"),
+        _d("iaprtc_12", "IAPRTC-12", "nevis:iaprtc12", 276, 3, "scene", 20000, _ML, family="multi_label"),
         _d("sketch_dataset", "sketch dataset", "nevis:sketch", 250, 1, "shape", 20000, family="shape", style="sketch"),
         _d("kth_tips2_a", "KTH-TIPS2-a", "nevis:kth_tips_2a", 11, 3, "texture", 4608),
         _d("pascal_2012", "Pascal 2012", "tfds:voc/2012", 20, 3, "object", 11540, _ML, family="multi_label"),

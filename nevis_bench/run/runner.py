@@ -20,6 +20,7 @@ from nevis_bench.run.config import ConfigError, RunConfig, build_dataclass, conf
 from nevis_bench.run.evaluator import Evaluator, StopControl
 from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
 from nevis_bench.run.run_dir import RunDirectory, versions
+from nevis_bench.protocol import Learner
 from nevis_bench.stream import Stream
 
 
@@ -41,17 +42,23 @@ def learner_fields(name: str, learner_module: str | None = None) -> set[str] | N
     return {f.name for f in dataclasses.fields(config_class)} if config_class else set()
 
 
-def validate(values: dict) -> PreparedRun:
-    """Build and check everything a run needs; raises ConfigError with a fix."""
+def validate(values: dict, learner: Learner | None = None) -> PreparedRun:
+    """Build and check everything a run needs; raises ConfigError with a fix.
+
+    ``learner``: run this learner object instead of the registered ``values["learner"]`` (which then
+    only names it in the records), e.g. a learner defined in a notebook or a test.
+    """
     config = build_dataclass(RunConfig, values, "run setting")
     try:
         if config.learner_module:
             import_learner_module(config.learner_module)
-        entry = LEARNERS.get(config.learner)
+        entry = LEARNERS.get(config.learner) if learner is None else None
         stream_entry = STREAMS.get(config.stream)
     except (RegistryError, FileNotFoundError, ImportError) as error:
         raise ConfigError(f"{error}. List them with `nevis-bench learners list` / `nevis-bench streams list`") from error
-    if entry.config_class is not None:
+    if entry is None:
+        learner_config = None
+    elif entry.config_class is not None:
         learner_config = build_dataclass(entry.config_class, config.learner_config, f"learner {config.learner!r}")
         config.learner_config = dataclasses.asdict(learner_config)
     elif config.learner_config:
@@ -76,7 +83,8 @@ def validate(values: dict) -> PreparedRun:
         raise ConfigError("image_size must be at least 8")
     if not stream.entries_before(config.effective_stop_year):
         raise ConfigError(f"stream {config.stream!r} has no task before stop year {config.effective_stop_year}")
-    learner = entry.factory(learner_config) if learner_config is not None else entry.factory()
+    if learner is None:
+        learner = entry.factory(learner_config) if learner_config is not None else entry.factory()
     return PreparedRun(config, stream, learner, learner_config)
 
 
@@ -97,9 +105,9 @@ def run_name(config: RunConfig) -> str:
     return f"{config.stream}-{config.learner}-{config_id(config.learner, config.learner_config)}-s{config.seed}-{stamp}"
 
 
-def start(values: dict, stop: StopControl | None = None) -> tuple[RunDirectory, Evaluator]:
+def start(values: dict, stop: StopControl | None = None, learner: Learner | None = None) -> tuple[RunDirectory, Evaluator]:
     """Validate, create the run directory, check the data; the caller calls ``evaluator.run()``."""
-    prepared = validate(values)
+    prepared = validate(values, learner)
     config = prepared.config
     runs = _writable_folder(config.runs_dir, "runs dir")
     _writable_folder(config.data_dir, "data dir")

@@ -1,0 +1,79 @@
+"""The conformance kit: every learner passes every named check; cheaters and under-reporters are caught."""
+
+import textwrap
+
+import pytest
+
+from nevis_bench.conformance import CHECKS, ConformanceError, check_learner, run_check
+from nevis_bench.conformance.cheaters import LEAKS, CheatingLearner, UnderReportingLearner
+from nevis_bench.protocol import ProtocolViolation
+from nevis_bench.registry import LEARNERS
+from nevis_bench.run import runner
+from nevis_bench.run.audit import audit_events
+from tests.helpers import run_values
+
+
+@pytest.mark.parametrize("check", list(CHECKS))
+@pytest.mark.parametrize("name", LEARNERS.names())
+def test_every_registered_learner_passes_every_check(name, check, tmp_path, data_dir):
+    run_check(name, check, tmp_path, overrides=LEARNERS.get(name).test_overrides, data_dir=data_dir)
+
+
+def _cheater_run(tmp_path, data_dir, learner, name):
+    return runner.start(run_values(tmp_path, data_dir, learner="cheater", learner_config={}, run_name=name),
+                        learner=learner)
+
+
+def test_an_honest_run_of_the_cheater_completes(tmp_path, data_dir):
+    run_dir, evaluator = _cheater_run(tmp_path, data_dir, CheatingLearner(None), "honest")
+    assert evaluator.run() == "complete"
+    assert len(run_dir.read_events()) == 4
+
+
+@pytest.mark.parametrize("leak", LEAKS)
+def test_every_leak_is_refused_and_the_run_fails_with_what_was_refused(leak, tmp_path, data_dir):
+    run_dir, evaluator = _cheater_run(tmp_path, data_dir, CheatingLearner(leak, other_task="coil20"), leak)
+    with pytest.raises(ProtocolViolation) as error:
+        evaluator.run()
+    summary = run_dir.read_summary()
+    assert summary["status"] == "failed" and "ProtocolViolation" in summary["error_message"]
+    expected = {"predict_labels": "labels of pascal_2007/dev_test", "predict_ids": "example ids",
+                "test_labels": "split 'test'", "dev_test_labels": "split 'dev_test'",
+                "other_task": "cannot read task 'coil20'"}[leak]
+    assert expected in str(error.value)
+
+
+def test_the_flop_audit_catches_an_under_reporting_learner_and_passes_an_honest_one(tmp_path, data_dir):
+    _, evaluator = _cheater_run(tmp_path, data_dir, UnderReportingLearner(None), "under")
+    train, _ = audit_events(evaluator, [0, 1])
+    assert not train.passed and train.reported < 0.05 * train.measured, train.describe()
+    _, evaluator = _cheater_run(tmp_path, data_dir, CheatingLearner(None), "honest-audit")
+    assert all(result.passed and result.measured > 0 for result in audit_events(evaluator, [0, 1]))
+
+
+def test_check_learner_reports_every_failing_check_not_just_the_first(tmp_path, data_dir):
+    module = tmp_path / "sloppy.py"
+    module.write_text(textwrap.dedent('''
+        import numpy as np
+        from nevis_bench.protocol import Predictions, ResourceUsage
+        from nevis_bench.registry import LEARNERS
+
+        class Sloppy:
+            def init(self):
+                return {"calls": 0}
+            def train(self, event, state, ctx):
+                return state, ResourceUsage()  # no FLOPs
+            def predict(self, event, state, ctx):
+                n, k = len(ctx.data.split(event.task.key, event.split)), event.task.num_classes
+                return [Predictions(np.arange(n), np.full((n, k), 1.0 / k))], ResourceUsage(flops_inference=1.0)
+
+        @LEARNERS.register("sloppy_for_kit_test")
+        def sloppy():
+            """Reports no training FLOPs and never checkpoints without saying so."""
+            return Sloppy()
+    '''))
+    with pytest.raises(ConformanceError) as error:
+        check_learner("sloppy_for_kit_test", tmp_path, learner_module=str(module), data_dir=data_dir)
+    message = str(error.value)
+    assert "failed 2 check(s)" in message
+    assert "reports_flops:" in message and "resume_mid_event:" in message and "checkpoints_within_event" in message
