@@ -600,3 +600,90 @@ def write_shanghai_tech(folder: pathlib.Path) -> Expected:
     for name, count in annotated:
         expected.add(f"shanghaitech.zip:{name}", counting_class(values.index(count)), split=split_of.get(name, "test"))
     return expected
+
+
+# RAR: a RAR 4 archive with stored (uncompressed) entries, the format's simplest valid form. The
+# publishers' archives are compressed; the handlers unpack those with unrar / 7z / bsdtar and read stored
+# ones directly (nevis_bench/data/handlers/_rar.py).
+def _rar_block(kind: int, flags: int, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    header = struct.pack("<BHH", kind, flags, 7 + len(body)) + body
+    return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
+
+
+def write_rar(path: pathlib.Path, members: list[tuple[str, bytes]], method: int = 0x30) -> None:
+    import struct
+    import zlib
+
+    out = [b"Rar!\x1a\x07\x00", _rar_block(0x73, 0, b"\x00" * 6)]
+    for name, data in members:
+        encoded = name.replace("/", "\\").encode()
+        is_dir = name.endswith("/")
+        if is_dir:
+            encoded, data = encoded.rstrip(b"\\"), b""
+        body = struct.pack("<IIBIIBBHI", len(data), len(data), 2, zlib.crc32(data), 0x5A8E3100, 29, method, len(encoded), 0x10 if is_dir else 0x20) + encoded
+        out.append(_rar_block(0x74, 0x8000 | (0xE0 if is_dir else 0), body) + data)
+    out.append(_rar_block(0x7B, 0x4000, b""))
+    path.write_bytes(b"".join(out))
+
+
+def _tid(folder: pathlib.Path, year: int, types: int, levels: int, mssim_name: str) -> Expected:
+    total = 25 * types * levels
+    size = total // 5
+    names = [f"i{s:02d}_{t:02d}_{l}.bmp" for s in range(1, 26) for t in range(1, types + 1) for l in range(1, levels + 1)]
+    ranks = [(i * 7919) % total for i in range(total)]  # a permutation: the value of image i has rank ranks[i]
+    values = [0.5 + r / (2 * total) for r in ranks]
+    expected = Expected(random={"all": ALL})
+    chosen = [0, 1, 17, 40, 333, 801, total - 1, total // 2, 1234 % total, 99]
+    members = [("tid/", b""), ("tid/distorted_images/", b""), ("tid/reference_images/", b"")]
+    for k, i in enumerate(chosen):
+        base = names[i]
+        if k == 1:
+            base = base.replace("i", "I", 1)  # some real files are named I.._.._..bmp
+        if k == 2:
+            base = base[:-3] + "BMP"  # extension in capitals: kept
+        members.append((f"tid/distorted_images/{base}", image_bytes("BMP", size=(12, 9), seed=1800 + k)))
+    members.append(("tid/reference_images/I01.BMP", image_bytes("BMP", size=(12, 9), seed=1899)))  # not in the table
+    members.append(("tid/metrics_values/PSNR.TXT", b"30.1\n" * total))
+    members.append((f"tid/metrics_values/{mssim_name}", "".join(f"{v:.6f}\r\n" for v in values).encode()))
+    members.append(("tid/mos.txt", b"5.0\n" * total))
+    write_rar(folder / f"tid{year}.rar", members)
+    for k, i in sorted(enumerate(chosen), key=lambda ki: names[ki[1]]):
+        member = [m for m, _ in members if m.lower().endswith(names[i])][0]
+        expected.add(f"tid{year}.rar:{member}", ranks[i] // size, group="all")
+    return expected
+
+
+def write_tid2008(folder: pathlib.Path) -> Expected:
+    return _tid(folder, 2008, 17, 4, "MSSIM.TXT")
+
+
+def write_tid2013(folder: pathlib.Path) -> Expected:
+    return _tid(folder, 2013, 24, 5, "MSSIM.txt")
+
+
+def write_animal_web(folder: pathlib.Path) -> Expected:
+    from nevis_bench.data.handlers.animal_web import CLASS_NAMES
+
+    expected = Expected(random={"all": ALL}, class_names=list(CLASS_NAMES))
+    species = ["saluki", "fox", "elk", "panda", "goat"]  # all below 334, the catalogue's class count (see the handler)
+    duplicate = rgb_bytes(1999, size=(16, 16), fmt="PNG")
+    members = [("animal_dataset_v1_clean_check/", b"")]
+    planned = []
+    for c, name in enumerate(species):
+        for k in range(3):
+            base = f"{name}_{k + 1}.jpg"
+            data = image_bytes("JPEG", size=(16, 16), mode="L" if k == 1 else "RGB", seed=1900 + 3 * c + k)
+            if (name, k) in (("fox", 1), ("fox", 2)):
+                data = image_bytes("JPEG", size=(16, 16), seed=1990)  # fox_2 and fox_3: same pixels, same label
+            members.append((f"animal_dataset_v1_clean_check/{base}", data))
+            members.append((f"animal_dataset_v1_clean_check/{base[:-3]}pts", b"version: 1\nn_points: 9\n"))
+            if (name, k) != ("fox", 2):
+                planned.append((base, CLASS_NAMES.index(name)))
+    del duplicate
+    write_rar(folder / "animal_dataset_v1_c.rar", list(reversed(members)))
+    for base, label in sorted(planned):
+        expected.add(f"animal_dataset_v1_c.rar:animal_dataset_v1_clean_check/{base}", label, group="all")
+    return expected

@@ -15,7 +15,7 @@ from nevis_bench.data.catalog import DATASETS
 from nevis_bench.data.handlers import HANDLERS
 from nevis_bench.data.prepared import PreparedSource, write_prepared
 
-WRITERS = {name[len("write_"):]: getattr(archives, name) for name in dir(archives) if name.startswith("write_") and name != "write_zip"}
+WRITERS = {name[len("write_"):]: getattr(archives, name) for name in dir(archives) if name.startswith("write_") and name[len("write_"):] in HANDLERS}
 
 
 def expected_split_of(expected) -> dict[str, str]:
@@ -234,3 +234,72 @@ def test_shanghai_tech_image_of_annotation():
 
     assert image_of("ShanghaiTech/part_A/train_data/ground-truth/GT_IMG_12.mat") == "ShanghaiTech/part_A/train_data/images/IMG_12.jpg"
     assert head_count(archives.head_mat(17), "x") == 17
+
+
+def test_rar_reader_checks_and_needs_a_tool_for_compressed_entries(tmp_path, monkeypatch):
+    from nevis_bench.data.handlers import HandlerError
+    from nevis_bench.data.handlers import _rar
+
+    archives.write_rar(tmp_path / "a.rar", [("d/", b""), ("d/x.txt", b"hello"), ("y.bin", b"\x00\x01")])
+    assert list(_rar.rar_members(tmp_path / "a.rar", "t")) == [("d/x.txt", b"hello"), ("y.bin", b"\x00\x01")]
+    damaged = bytearray((tmp_path / "a.rar").read_bytes())
+    damaged[damaged.index(b"hello")] ^= 1
+    (tmp_path / "b.rar").write_bytes(bytes(damaged))
+    with pytest.raises(HandlerError, match="CRC"):
+        list(_rar.rar_members(tmp_path / "b.rar", "t"))
+    archives.write_rar(tmp_path / "c.rar", [("x.txt", b"hello")], method=0x33)  # "compressed"
+    monkeypatch.setattr(_rar.shutil, "which", lambda tool: None)
+    with pytest.raises(HandlerError, match="unrar, 7z or bsdtar"):
+        list(_rar.rar_members(tmp_path / "c.rar", "t"))
+    (tmp_path / "d.rar").write_bytes(b"PK\x03\x04not a rar")
+    with pytest.raises(HandlerError, match="not a RAR"):
+        list(_rar.rar_members(tmp_path / "d.rar", "t"))
+
+
+def test_tid_quality_bins_and_ties():
+    from nevis_bench.data.handlers._tid import bin_of, image_names, quality_bins
+
+    assert len(image_names(2008)) == 1700 and len(image_names(2013)) == 3000
+    assert image_names(2008)[:2] == ["i01_01_1.bmp", "i01_01_2.bmp"] and image_names(2008)[4] == "i01_02_1.bmp"
+    values = [0.1, 0.2, 0.3, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]  # 11 values, groups of 2, one left over
+    ordered, size = quality_bins(values)
+    assert size == 2
+    assert [bin_of(v, ordered, size) for v in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9)] == [0, 0, 1, 2, 2, 3, 4]
+    assert bin_of(0.95, ordered, size) is None  # only in the remainder: the reference gives it no class
+    ordered, size = quality_bins([0.1, 0.2, 0.2, 0.2, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    assert bin_of(0.2, ordered, size) == 0  # a value across a cut takes the first group holding it
+
+
+def test_rar_compressed_entries_go_through_the_unpacking_tool(tmp_path, monkeypatch):
+    import sys
+
+    from nevis_bench.data.handlers import _rar
+
+    archives.write_rar(tmp_path / "c.rar", [("b/y.txt", b"world"), ("a.txt", b"hello")], method=0x33)
+    # a stand-in for unrar: writes the members (stored bytes in this test archive) into the target folder
+    script = (
+        "import sys, pathlib, struct\n"
+        "data = pathlib.Path(sys.argv[1]).read_bytes(); target = pathlib.Path(sys.argv[2]); offset = 7\n"
+        "while offset + 7 <= len(data):\n"
+        "    crc, kind, flags, size = struct.unpack_from('<HBHH', data, offset)\n"
+        "    extra = struct.unpack_from('<I', data, offset + 7)[0] if flags & 0x8000 else 0\n"
+        "    if kind == 0x74:\n"
+        "        n = struct.unpack_from('<H', data, offset + 7 + 19)[0]\n"
+        "        name = data[offset + 32: offset + 32 + n].decode().replace(chr(92), '/')\n"
+        "        (target / name).parent.mkdir(parents=True, exist_ok=True)\n"
+        "        (target / name).write_bytes(data[offset + size: offset + size + extra])\n"
+        "    offset += size + extra\n"
+    )
+    monkeypatch.setattr(_rar, "_tool_command", lambda archive, target: [sys.executable, "-c", script, str(archive), str(target)])
+    assert list(_rar.rar_members(tmp_path / "c.rar", "t")) == [("a.txt", b"hello"), ("b/y.txt", b"world")]
+
+
+def test_animal_web_drops_duplicates_and_unknown_species(tmp_path):
+    from nevis_bench.data.handlers import HandlerError
+    from nevis_bench.data.handlers.animal_web import CLASS_NAMES, label_of
+
+    _, dataset = prepare("animal_web", tmp_path)
+    assert dataset.metadata["notes"]["duplicates_removed"] == 1 and len(CLASS_NAMES) == 352
+    assert label_of("saluki_12.jpg") == 0 and label_of("urial_3.jpg") == 351
+    with pytest.raises(HandlerError, match="dragon"):
+        label_of("dragon_1.jpg")
