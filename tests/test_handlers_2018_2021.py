@@ -241,19 +241,20 @@ def test_rar_reader_checks_and_needs_a_tool_for_compressed_entries(tmp_path, mon
     from nevis_bench.data.handlers import _rar
 
     archives.write_rar(tmp_path / "a.rar", [("d/", b""), ("d/x.txt", b"hello"), ("y.bin", b"\x00\x01")])
-    assert list(_rar.rar_members(tmp_path / "a.rar", "t")) == [("d/x.txt", b"hello"), ("y.bin", b"\x00\x01")]
+    with _rar.rar_archive(tmp_path / "a.rar", "t") as members:
+        assert [(n, read()) for n, read in members] == [("d/x.txt", b"hello"), ("y.bin", b"\x00\x01")]
     damaged = bytearray((tmp_path / "a.rar").read_bytes())
     damaged[damaged.index(b"hello")] ^= 1
     (tmp_path / "b.rar").write_bytes(bytes(damaged))
-    with pytest.raises(HandlerError, match="CRC"):
-        list(_rar.rar_members(tmp_path / "b.rar", "t"))
+    with pytest.raises(HandlerError, match="CRC"), _rar.rar_archive(tmp_path / "b.rar", "t") as members:
+        [read() for _, read in members]
     archives.write_rar(tmp_path / "c.rar", [("x.txt", b"hello")], method=0x33)  # "compressed"
     monkeypatch.setattr(_rar.shutil, "which", lambda tool: None)
-    with pytest.raises(HandlerError, match="unrar, 7z or bsdtar"):
-        list(_rar.rar_members(tmp_path / "c.rar", "t"))
+    with pytest.raises(HandlerError, match="unrar, 7z or bsdtar"), _rar.rar_archive(tmp_path / "c.rar", "t"):
+        pass
     (tmp_path / "d.rar").write_bytes(b"PK\x03\x04not a rar")
-    with pytest.raises(HandlerError, match="not a RAR"):
-        list(_rar.rar_members(tmp_path / "d.rar", "t"))
+    with pytest.raises(HandlerError, match="not a RAR"), _rar.rar_archive(tmp_path / "d.rar", "t"):
+        pass
 
 
 def test_tid_quality_bins_and_ties():
@@ -291,7 +292,8 @@ def test_rar_compressed_entries_go_through_the_unpacking_tool(tmp_path, monkeypa
         "    offset += size + extra\n"
     )
     monkeypatch.setattr(_rar, "_tool_command", lambda archive, target: [sys.executable, "-c", script, str(archive), str(target)])
-    assert list(_rar.rar_members(tmp_path / "c.rar", "t")) == [("a.txt", b"hello"), ("b/y.txt", b"world")]
+    with _rar.rar_archive(tmp_path / "c.rar", "t") as members:
+        assert [(n, read()) for n, read in members] == [("a.txt", b"hello"), ("b/y.txt", b"world")]
 
 
 def test_animal_web_drops_duplicates_and_unknown_species(tmp_path):

@@ -1,18 +1,20 @@
 """Reading RAR archives (TID2008, TID2013, AnimalWeb are published as ``.rar``).
 
-The standard library cannot read RAR. :func:`rar_members` yields ``(member name, bytes)`` for the files
-of an archive, in archive order:
+The standard library cannot read RAR. :func:`rar_archive` (a context manager) gives the files of an
+archive as ``(member name, read)`` pairs in archive order, ``read()`` returning the file's bytes; the
+contents are read only when asked for, so large archives are not held in memory:
 
 * an archive in the RAR 1.5-4.x format whose files are all *stored* (not compressed) is read here, in
   pure Python, checking header and file CRCs;
 * any other archive (compressed entries, RAR 5) is unpacked by the first of ``unrar``, ``7z`` /
-  ``7za`` / ``7zz`` or ``bsdtar`` found on PATH into a temporary folder, and its files read back in
-  archive order when the tool lists it (else sorted by path). Without such a tool the error says what
-  to install.
+  ``7za`` / ``7zz`` or ``bsdtar`` found on PATH into a temporary folder (removed afterwards), and its
+  files listed in archive order when the tool lists it (else sorted by path). Without such a tool the
+  error says what to install.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -20,7 +22,7 @@ import struct
 import subprocess
 import tempfile
 import zlib
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from nevis_bench.data.handlers import HandlerError
 
@@ -30,32 +32,39 @@ FILE_HEAD, END_HEAD = 0x74, 0x7B
 STORED = 0x30
 LONG_BLOCK, LARGE_FILE, UNICODE_NAME, ENCRYPTED, SPLIT = 0x8000, 0x100, 0x200, 0x04, 0x03
 DIRECTORY = 0xE0
+Member = tuple[str, Callable[[], bytes]]
 
 
 class _NeedsTool(Exception):
     """The archive cannot be read in pure Python (compressed, RAR 5, encrypted or multi-volume)."""
 
 
-def _stored_members(data: bytes, where: str) -> list[tuple[str, bytes]]:
+def _stored_members(handle: BinaryIO, where: str) -> list[Member]:
     """The files of a RAR 4 archive whose entries are all stored; raises _NeedsTool otherwise."""
-    if data.startswith(RAR5_SIGNATURE) or not data.startswith(RAR4_SIGNATURE):
+    handle.seek(0, os.SEEK_END)
+    length = handle.tell()
+    handle.seek(0)
+    if handle.read(len(RAR4_SIGNATURE)) != RAR4_SIGNATURE:
         raise _NeedsTool
-    members, offset = [], len(RAR4_SIGNATURE)
-    while offset + 7 <= len(data):
-        crc, kind, flags, size = struct.unpack_from("<HBHH", data, offset)
-        if size < 7 or offset + size > len(data):
+    members: list[Member] = []
+    offset = len(RAR4_SIGNATURE)
+    while offset + 7 <= length:
+        handle.seek(offset)
+        crc, kind, flags, size = struct.unpack("<HBHH", handle.read(7))
+        if size < 7 or offset + size > length:
             raise HandlerError(f"{where}: damaged RAR block header at byte {offset}")
-        if zlib.crc32(data[offset + 2 : offset + size]) & 0xFFFF != crc:
+        header = handle.read(size - 7)
+        if zlib.crc32(struct.pack("<BHH", kind, flags, size) + header) & 0xFFFF != crc:
             raise HandlerError(f"{where}: RAR header checksum mismatch at byte {offset}")
-        extra = struct.unpack_from("<I", data, offset + 7)[0] if flags & LONG_BLOCK else 0
+        extra = struct.unpack_from("<I", header)[0] if flags & LONG_BLOCK else 0
         if kind == FILE_HEAD:
-            pack, unpacked, _, file_crc, _, _, method, name_size, _ = struct.unpack_from("<IIBIIBBHI", data, offset + 7)
-            name_at = offset + 7 + 25
+            pack, unpacked, _, file_crc, _, _, method, name_size, _ = struct.unpack_from("<IIBIIBBHI", header)
+            name_at = 25
             if flags & LARGE_FILE:
-                high_pack, high_unpacked = struct.unpack_from("<II", data, name_at)
+                high_pack, high_unpacked = struct.unpack_from("<II", header, name_at)
                 pack, unpacked, name_at = pack | high_pack << 32, unpacked | high_unpacked << 32, name_at + 8
                 extra = pack
-            raw_name = data[name_at : name_at + name_size]
+            raw_name = header[name_at : name_at + name_size]
             if flags & UNICODE_NAME:
                 raw_name = raw_name.split(b"\0")[0]
             name = raw_name.decode("utf-8", errors="replace").replace("\\", "/")
@@ -64,14 +73,24 @@ def _stored_members(data: bytes, where: str) -> list[tuple[str, bytes]]:
             if flags & DIRECTORY != DIRECTORY:
                 if method != STORED or pack != unpacked:
                     raise _NeedsTool
-                body = data[offset + size : offset + size + pack]
-                if len(body) != pack or zlib.crc32(body) != file_crc:
-                    raise HandlerError(f"{where}: {name} is truncated or damaged (CRC mismatch)")
-                members.append((name, body))
+                if offset + size + pack > length:
+                    raise HandlerError(f"{where}: {name} is truncated")
+                members.append((name, _reader(handle, offset + size, pack, file_crc, f"{where}: {name}")))
         elif kind == END_HEAD:
             break
         offset += size + extra
     return members
+
+
+def _reader(handle: BinaryIO, start: int, size: int, crc: int, where: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        handle.seek(start)
+        data = handle.read(size)
+        if zlib.crc32(data) != crc:
+            raise HandlerError(f"{where} is damaged (CRC mismatch)")
+        return data
+
+    return read
 
 
 def _tool_command(archive: pathlib.Path, target: pathlib.Path) -> list[str] | None:
@@ -98,17 +117,19 @@ def _listed_order(command: list[str], archive: pathlib.Path) -> list[str]:
     return [line.strip().replace("\\", "/") for line in result.stdout.splitlines() if line.strip()] if result.returncode == 0 else []
 
 
-def rar_members(archive: pathlib.Path, name: str) -> Iterator[tuple[str, bytes]]:
-    """``(member name, bytes)`` of the files of a RAR archive (see the module docstring)."""
+@contextlib.contextmanager
+def rar_archive(archive: pathlib.Path, name: str) -> Iterator[list[Member]]:
+    """The files of a RAR archive as ``(member name, read)`` pairs, archive order (see the module docstring)."""
     with open(archive, "rb") as handle:
-        head = handle.read(len(RAR5_SIGNATURE))
-    if not head.startswith(RAR4_SIGNATURE[:6]):
-        raise HandlerError(f"{name}: {archive.name} is not a RAR archive")
-    try:
-        yield from _stored_members(archive.read_bytes(), f"{name}: {archive.name}")
-        return
-    except _NeedsTool:
-        pass
+        if not handle.read(len(RAR5_SIGNATURE)).startswith(RAR4_SIGNATURE[:6]):
+            raise HandlerError(f"{name}: {archive.name} is not a RAR archive")
+        try:
+            members = _stored_members(handle, f"{name}: {archive.name}")
+        except _NeedsTool:
+            members = None
+        if members is not None:
+            yield members
+            return
     with tempfile.TemporaryDirectory(prefix=f"{name}-rar-") as folder:
         target = pathlib.Path(folder)
         command = _tool_command(archive, target)
@@ -123,5 +144,4 @@ def rar_members(archive: pathlib.Path, name: str) -> Iterator[tuple[str, bytes]]
         files = {p.relative_to(target).as_posix(): p for p in target.rglob("*") if p.is_file()}
         listed = [n for n in _listed_order(command, archive) if n in files]
         order = listed + sorted(set(files) - set(listed))
-        for member in order:
-            yield member, files[member].read_bytes()
+        yield [(member, files[member].read_bytes) for member in order]

@@ -24,7 +24,7 @@ import bisect
 import posixpath
 
 from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._rar import rar_members
+from nevis_bench.data.handlers._rar import rar_archive
 from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter
 
 SUBJECTS = 25
@@ -75,28 +75,33 @@ def make_handler(year: int) -> Handler:
     def convert(ctx: HandlerContext) -> HandlerOutput:
         archive = ctx.file(archive_name)
         name = f"tid{year}"
-        images: dict[str, tuple[str, bytes]] = {}  # lower-case base name -> (member, bytes); last copy wins
-        mssim_text = None
-        for member, data in rar_members(archive, name):
-            base = posixpath.basename(member)
-            if base == mssim_name:
-                mssim_text = data.decode("latin-1")
-            elif base.lower().endswith(".bmp"):
-                images[base.lower()] = (member, data)
-        if mssim_text is None:
-            raise HandlerError(f"{name}: {archive.name} holds no {mssim_name}")
-        mssim = parse_mssim(mssim_text, year, mssim_name)
-        ordered, size = quality_bins(list(mssim.values()))
+        notes: dict = {}
+        classes: list[str] = []
 
         def examples():
-            splitter = CategoricalSplitter(ALL_DATA)
-            used = [(images[k][0], images[k][1]) for k in sorted(images) if k in mssim]
-            for member, example_id, image in ctx.decoded(used, archive.name):
-                label = bin_of(mssim[posixpath.basename(member).lower()], ordered, size)
-                if label is not None:
-                    yield Example(splitter.next(), example_id, image, label)
+            with rar_archive(archive, name) as members:
+                images = {}  # lower-case base name -> (member, read); the last copy wins
+                mssim_read = None
+                for member, read in members:
+                    base = posixpath.basename(member)
+                    if base == mssim_name:
+                        mssim_read = read
+                    elif base.lower().endswith(".bmp"):
+                        images[base.lower()] = (member, read)
+                if mssim_read is None:
+                    raise HandlerError(f"{name}: {archive.name} holds no {mssim_name}")
+                mssim = parse_mssim(mssim_read().decode("latin-1"), year, mssim_name)
+                ordered, size = quality_bins(list(mssim.values()))
+                classes.extend(class_names(ordered, size))
+                notes.update(mssim_images=len(mssim), images_found=len(images))
+                splitter = CategoricalSplitter(ALL_DATA)
+                used = ((images[k][0], images[k][1]()) for k in sorted(images) if k in mssim)
+                for member, example_id, image in ctx.decoded(used, archive.name):
+                    label = bin_of(mssim[posixpath.basename(member).lower()], ordered, size)
+                    if label is not None:
+                        yield Example(splitter.next(), example_id, image, label)
 
-        return HandlerOutput(examples(), class_names(ordered, size), {"mssim_images": len(mssim), "images_found": len(images)})
+        return HandlerOutput(examples(), classes, notes)
 
     return Handler(
         name=f"tid{year}",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import posixpath
 
 from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._rar import rar_members
+from nevis_bench.data.handlers._rar import rar_archive
 from nevis_bench.data.handlers._util import ALL_DATA, IGNORED, CategoricalSplitter, Deduplicator
 
 ARCHIVE = "animal_dataset_v1_c.rar"
@@ -93,18 +93,19 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     notes: dict = {}
 
     def examples():
-        images: dict[str, tuple[str, bytes]] = {}
-        for member, data in rar_members(archive, "animal_web"):
-            base = posixpath.basename(member)
-            if base.endswith("jpg") and not IGNORED.search(member):
-                images[base] = (member, data)
-        splitter, dedup = CategoricalSplitter(ALL_DATA), Deduplicator()
-        used = [images[base] for base in sorted(images)]
-        for member, example_id, image in ctx.decoded(used, archive.name):
-            image, label = image.convert("RGB"), label_of(posixpath.basename(member))
-            if dedup.is_new(image, label):
-                yield Example(splitter.next(), example_id, image, label)
-        notes["duplicates_removed"] = dedup.removed
+        with rar_archive(archive, "animal_web") as members:
+            images = {}  # base name -> (member, read); the last copy wins
+            for member, read in members:
+                base = posixpath.basename(member)
+                if base.endswith("jpg") and not IGNORED.search(member):
+                    images[base] = (member, read)
+            splitter, dedup = CategoricalSplitter(ALL_DATA), Deduplicator()
+            used = ((images[base][0], images[base][1]()) for base in sorted(images))
+            for member, example_id, image in ctx.decoded(used, archive.name):
+                image, label = image.convert("RGB"), label_of(posixpath.basename(member))
+                if dedup.is_new(image, label):
+                    yield Example(splitter.next(), example_id, image, label)
+            notes["duplicates_removed"] = dedup.removed
 
     return HandlerOutput(examples(), list(CLASS_NAMES), notes)
 
