@@ -16,7 +16,6 @@ import tarfile
 import zipfile
 
 import numpy as np
-from PIL import Image
 
 from tests.nevis_archives import Expected, add_tar_dir, add_tar_member, image_bytes
 
@@ -669,7 +668,6 @@ def write_animal_web(folder: pathlib.Path) -> Expected:
 
     expected = Expected(random={"all": ALL}, class_names=list(CLASS_NAMES))
     species = ["saluki", "fox", "elk", "panda", "goat"]  # all below 334, the catalogue's class count (see the handler)
-    duplicate = rgb_bytes(1999, size=(16, 16), fmt="PNG")
     members = [("animal_dataset_v1_clean_check/", b"")]
     planned = []
     for c, name in enumerate(species):
@@ -682,7 +680,6 @@ def write_animal_web(folder: pathlib.Path) -> Expected:
             members.append((f"animal_dataset_v1_clean_check/{base[:-3]}pts", b"version: 1\nn_points: 9\n"))
             if (name, k) != ("fox", 2):
                 planned.append((base, CLASS_NAMES.index(name)))
-    del duplicate
     write_rar(folder / "animal_dataset_v1_c.rar", list(reversed(members)))
     for base, label in sorted(planned):
         expected.add(f"animal_dataset_v1_c.rar:animal_dataset_v1_clean_check/{base}", label, group="all")

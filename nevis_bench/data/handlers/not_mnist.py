@@ -1,10 +1,10 @@
 """notMNIST (``nevis:not_mnist``): letters A-J rendered in many fonts, 10 classes, 28 x 28 grey.
 
 File: the Kaggle download ``notmnist.zip`` (dataset jwjohnson314/notmnist), which holds
-``notMNIST_small/notMNIST_small/<A..J>/<base64 font name>.png`` (and a second copy of the tree,
-ignored). Only the ``notMNIST_small/notMNIST_small/`` tree is used, as the reference. Label: the folder
-letter, A -> 0 ... J -> 9. Order: sorted member names. The two empty files the reference lists as
-broken (``A/RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png`` and
+``notMNIST_small/notMNIST_small/<A..J>/<base64 font name>.png``. Only that tree is used, as the
+reference; anything else in the zip (e.g. a ``notMNIST_large`` tree) is ignored. Label: the folder
+letter, A -> 0 ... J -> 9. Order: sorted member names. The two files the reference lists as
+undecodable (``A/RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png`` and
 ``F/Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png``) are skipped.
 
 Split rule (reference): images converted to grey and exact duplicates (same pixels, same label)

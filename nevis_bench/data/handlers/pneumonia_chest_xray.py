@@ -1,9 +1,9 @@
 """Pneumonia chest X-ray (``nevis:pneumonia_chest_xray``): NORMAL vs PNEUMONIA, grey X-rays.
 
 File: the Kaggle download ``chest-xray-pneumonia.zip`` (dataset paultimothymooney/chest-xray-pneumonia),
-which holds ``chest_xray/chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/<name>.jpeg`` plus a second
-copy of the tree under ``chest_xray/{train,val,test}/`` and ``__MACOSX`` entries (both ignored, as the
-reference). Label: the folder, NORMAL -> 0, PNEUMONIA -> 1. Images converted to grey. Order: sorted
+which holds ``chest_xray/chest_xray/{train,val,test}/{NORMAL,PNEUMONIA}/<name>.jpeg``; only that tree
+is read, as the reference (other copies such as ``chest_xray/{train,val,test}/`` and ``__MACOSX``
+entries are ignored). Label: the folder, NORMAL -> 0, PNEUMONIA -> 1. Images converted to grey. Order: sorted
 member names.
 
 Split rule (reference): official train drawn categorically 0.80/0.20 into train/dev (RandomState(0));

@@ -3,6 +3,8 @@
 Files: ``G_NC.zip`` and ``G_PC.zip`` (GitHub release v0.1 of hasibzunair/synthetic-covid-cxr-dataset),
 holding ``G1/<name>.png`` (label Normal, 0) and ``G2/<name>.png`` (label Pneumonia, 1). A member in any
 other folder stops the conversion, as in the reference. Order: the zips by name, members sorted.
+(The reference stores the images as RGB; the catalogue records the task as grey, and the prepared
+images follow the catalogue.)
 
 Split rule (reference): no official split; categorical 0.56/0.12/0.12/0.20 (RandomState(0)).
 Deviation: the zips are read in sorted name order (the reference used the unordered directory
