@@ -177,7 +177,7 @@ class PrunedFinetuneLearner:
 
 
 @LEARNERS.register("pruned_finetune", PrunedFinetuneConfig, test_overrides={
-    "encoder": "random:tiny_resnet", "prune_ratio": 0.5, "max_steps": 2, "min_steps": 2, "batch_size": 8,
+    "encoder": "random:tiny_resnet", "prune_ratio": 0.5, "max_steps": 4, "min_steps": 4, "batch_size": 8,
     "input_size": 32})
 def make_pruned_finetune(config: PrunedFinetuneConfig) -> PrunedFinetuneLearner:
     """Zero-shot L1 filter pruning of a pre-trained ResNet, then per-task finetuning (Caccia et al. 2023)."""

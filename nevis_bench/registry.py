@@ -1,8 +1,10 @@
 """Name registries for learners, streams and encoders.
 
 Entries register with a decorator at import time of their module; nothing else happens at import.
-The packages ``nevis_bench.learners`` and ``nevis_bench.streams`` import their modules when the
-registry is first read (:func:`load_builtin`), so a name is known as soon as somebody asks for it.
+The plug-in folders ``learners/`` and ``streams/`` (installed as ``nevis_bench.learners`` and
+``nevis_bench.streams``) are imported when a registry is first read, so a name is known as soon as
+somebody asks for it; this discovery is the only place the core imports them. Listing names
+(:meth:`Registry.listing`) reads their sources without importing anything.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
+from nevis_bench.errors import InputError
+
 T = TypeVar("T")
 
 
-class RegistryError(KeyError):
+class RegistryError(KeyError, InputError):
     """An unknown name or a clash; the message says what exists."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it readable
@@ -37,9 +41,10 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    def __init__(self, what: str, builtin_package: str):
+    def __init__(self, what: str, builtin_package: str, variable: str):
         self.what = what
         self._builtin_package = builtin_package
+        self._variable = variable  # the name this registry has in the modules that register with it
         self._entries: dict[str, Entry[T]] = {}
         self._loaded = False
 
@@ -77,6 +82,34 @@ class Registry(Generic[T]):
                 elif info.is_dir() and (info / "__init__.py").exists() and not info.name.startswith("_"):
                     importlib.import_module(f"{self._builtin_package}.{info.name}")
 
+    def listing(self) -> list[tuple[str, str]]:
+        """``(name, summary)`` of every built-in entry, sorted, read from the source files with ``ast``.
+
+        Nothing is imported, so listing answers at once (importing the learners would import torch).
+        Entries registered by a loaded user module (``--learner-module``) are added from the registry.
+        """
+        import ast
+
+        found: dict[str, str] = {}
+        spec = importlib.util.find_spec(self._builtin_package)
+        folders = list(spec.submodule_search_locations or []) if spec else []
+        for folder in folders:
+            for file in sorted(pathlib.Path(folder).rglob("*.py")):
+                tree = ast.parse(file.read_text(), str(file))
+                for node in ast.walk(tree):
+                    if not isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                        continue
+                    for decorator in node.decorator_list:
+                        if (isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+                                and decorator.func.attr == "register" and isinstance(decorator.func.value, ast.Name)
+                                and decorator.func.value.id == self._variable and decorator.args
+                                and isinstance(decorator.args[0], ast.Constant)):
+                            doc = (ast.get_docstring(node) or "").strip()
+                            found[decorator.args[0].value] = doc.splitlines()[0] if doc else ""
+        for name, entry in self._entries.items():
+            found.setdefault(name, entry.summary)
+        return sorted(found.items())
+
     def names(self) -> list[str]:
         self._load()
         return sorted(self._entries)
@@ -93,8 +126,8 @@ class Registry(Generic[T]):
         return name in self._entries
 
 
-LEARNERS: Registry[Any] = Registry("learner", "nevis_bench.learners")
-STREAMS: Registry[Any] = Registry("stream", "nevis_bench.streams")
+LEARNERS: Registry[Any] = Registry("learner", "nevis_bench.learners", "LEARNERS")
+STREAMS: Registry[Any] = Registry("stream", "nevis_bench.streams", "STREAMS")
 
 
 def import_learner_module(path: str) -> str:

@@ -13,7 +13,7 @@ OPTIONS=(--stream-option base=olivetti_face --stream-option tasks=2 --stream-opt
          --stream-option train_per_class=10 --stream-option eval_per_class=10)
 mkdir -p "$OUT"
 nevis-bench pretrain --stream synthetic-class-incremental "${OPTIONS[@]}" --task olivetti_face_classes_20_39 \
-  --steps "$STEPS" --data-dir "$DATA" -o "$OUT/pretrained_small_convnet.pt" --quiet
+  --steps "$STEPS" --data-dir "$DATA" --output "$OUT/pretrained_small_convnet.pt" --quiet
 nevis-bench compare-encoders --encoders "random:small_convnet,file:$OUT/pretrained_small_convnet.pt" \
   --learners linear_probe,knn,ncm,latent_replay --stream synthetic-class-incremental "${OPTIONS[@]}" \
-  --stop-year 2001 --runs-dir "$OUT/runs" --data-dir "$DATA" --out "$OUT" --quiet
+  --stop-year 2001 --runs-dir "$OUT/runs" --data-dir "$DATA" --output "$OUT" --quiet

@@ -2,6 +2,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from nevis_bench.cli import main
 from tests.helpers import REPO
 
@@ -93,3 +95,45 @@ def test_readme_commands_match_ci():
     assert run.endswith("nevis-bench run") and "pip install torch==2.13.0" in run
     assert test.endswith("pytest") and '".[test]"' in test
     assert "test-command" in (REPO / ".ci" / "run").read_text()
+
+
+HEAVY = ("torch", "tensorflow", "sklearn", "pandas", "matplotlib")
+COMMANDS = ("run", "resume", "summary", "streams", "learners", "report", "leaderboard", "data", "pretrain",
+            "encoders", "compare-encoders", "sweep", "audit")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["learners", "list"], ["streams", "list"]]
+                         + [[command, "--help"] for command in COMMANDS])
+def test_help_and_listing_import_none_of_the_heavy_libraries(argv):
+    probe = (
+        "import sys\nfrom nevis_bench.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "LOADED []" in result.stdout, result.stdout[-500:] + result.stderr[-2000:]
+
+
+def test_learners_list_reads_the_sources_and_matches_the_registry():
+    from nevis_bench.registry import LEARNERS, STREAMS
+
+    for registry in (LEARNERS, STREAMS):
+        listed = registry.listing()
+        assert [name for name, _ in listed] == registry.names()
+        assert all(summary == registry.get(name).summary for name, summary in listed)
+
+
+def test_every_input_error_is_one_line_with_exit_code_2(tmp_path, capsys):
+    cases = [
+        ["run", "--stream", "nope", "--runs-dir", str(tmp_path)],
+        ["summary", str(tmp_path)],
+        ["leaderboard", "--runs-dir", str(tmp_path / "none"), "--output", str(tmp_path / "out")],
+        ["report", str(tmp_path), "--output", str(tmp_path / "out")],
+        ["data", "verify", "no_such_dataset"],
+        ["sweep", str(tmp_path / "missing.toml")],
+    ]
+    for argv in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, (argv, err)

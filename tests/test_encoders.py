@@ -138,7 +138,7 @@ def test_compare_encoders_cli_writes_table_and_figure(tmp_path, data_dir):
     out = tmp_path / "cmp"
     code = main(["compare-encoders", "--encoders", "random:small_convnet,random:tiny_resnet", "--learners", "knn,ncm",
                  "--stream", "synthetic-debug", "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir),
-                 "--out", str(out), "--quiet"])
+                 "--output", str(out), "--quiet"])
     assert code == 0
     import pandas as pd
 
@@ -156,7 +156,7 @@ def test_compare_encoders_cli_writes_table_and_figure(tmp_path, data_dir):
     summary_path.write_text(json.dumps({**summary, "status": "interrupted"}))
     assert main(["compare-encoders", "--encoders", "random:small_convnet,random:tiny_resnet", "--learners", "knn,ncm",
                  "--stream", "synthetic-debug", "--runs-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir),
-                 "--out", str(out), "--quiet"]) == 0
+                 "--output", str(out), "--quiet"]) == 0
     assert run_status(summary_path.parent) == "complete"
     assert pd.read_csv(out / "compare_encoders.csv").equals(table)
 

@@ -130,7 +130,7 @@ def runs_root(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def leaderboard_dir(runs_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("leaderboard")
-    args = _parse(["leaderboard", str(runs_root[0]), "-o", str(out)])
+    args = _parse(["leaderboard", "--runs-dir", str(runs_root[0]), "--output", str(out)])
     assert args.func(args) == 0
     return out
 
@@ -388,7 +388,7 @@ def test_figures_are_png_and_embedded(leaderboard_dir):
 
 
 def test_rebuild_is_byte_identical(runs_root, leaderboard_dir, tmp_path):
-    args = _parse(["leaderboard", str(runs_root[0]), "-o", str(tmp_path / "again")])
+    args = _parse(["leaderboard", "--runs-dir", str(runs_root[0]), "--output", str(tmp_path / "again")])
     assert args.func(args) == 0
     first = {p.relative_to(leaderboard_dir): p.read_bytes() for p in leaderboard_dir.rglob("*") if p.is_file()}
     second = {p.relative_to(tmp_path / "again"): p.read_bytes() for p in (tmp_path / "again").rglob("*") if p.is_file()}
@@ -399,7 +399,7 @@ def test_rebuild_is_byte_identical(runs_root, leaderboard_dir, tmp_path):
 def test_report_command_on_run_dirs(runs_root, tmp_path):
     root, events = runs_root
     dirs = [str(p) for p in find_runs(root) if p.name in ("independent-s0", "replay-s0", "crashed")]
-    args = _parse(["report", *dirs, "-o", str(tmp_path / "out")])
+    args = _parse(["report", *dirs, "--output", str(tmp_path / "out")])
     assert args.func(args) == 0
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert sorted(runs["run_id"]) == ["independent-s0", "replay-s0"]
@@ -415,7 +415,7 @@ def test_report_reports_bad_record_with_exit_code(tmp_path, capsys):
     lines = (run_dir / "events.jsonl").read_text().splitlines()
     lines[1] = "{not json"
     (run_dir / "events.jsonl").write_text("\n".join(lines) + "\n")
-    args = _parse(["report", str(run_dir), "-o", str(tmp_path / "out")])
+    args = _parse(["report", str(run_dir), "--output", str(tmp_path / "out")])
     assert args.func(args) == 1
     assert f"{run_dir / 'events.jsonl'}:2: malformed line" in capsys.readouterr().err
 

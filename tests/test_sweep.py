@@ -8,12 +8,13 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from nevis_bench import cli, sweep  # noqa: E402
+from nevis_bench import cli  # noqa: E402
+from nevis_bench.run import sweep  # noqa: E402
 from nevis_bench.run.run_dir import RunDirectory  # noqa: E402
 from nevis_bench.conformance import comparable  # noqa: E402
 
 SWEEP = """
-runs_root = "{root}"
+runs_dir = "{root}"
 data_dir = "{data}"
 learners = {learners}
 seeds = {seeds}
@@ -73,17 +74,21 @@ def test_sweep_runs_the_grid_and_builds_the_leaderboard(grid, capsys):
     assert (folder / "runs" / "leaderboard" / "report.html").exists()
 
 
-def test_resume_skips_finished_runs_and_plain_rerun_refuses(grid, capsys):
+def test_rerun_skips_complete_runs_and_refuses_runs_with_other_settings(grid, capsys):
     folder, path, _ = grid
     events = sorted((folder / "runs").glob("*/events.jsonl"))
     stamps = [os.stat(p).st_mtime_ns for p in events]
     capsys.readouterr()
-    assert cli.main(["sweep", str(path), "--resume", "--no-leaderboard"]) == 0
+    assert cli.main(["sweep", str(path), "--no-leaderboard"]) == 0
     out = capsys.readouterr().out
     assert "4 complete, 0 to run" in out
     assert [os.stat(p).st_mtime_ns for p in events] == stamps
-    assert cli.main(["sweep", str(path)]) == 2
-    assert "--resume" in capsys.readouterr().err
+    changed = path.with_name("changed.toml")
+    changed.write_text(path.read_text().replace("num_cpus = 1", "num_cpus = 1\nfinal_eval = true"))
+    assert cli.main(["sweep", str(changed), "--no-leaderboard"]) == 2
+    error = capsys.readouterr().err
+    assert "differs in final_eval" in error and error.count("\n") == 1
+    assert [os.stat(p).st_mtime_ns for p in events] == stamps
 
 
 def test_killed_worker_resumes_from_checkpoint_with_identical_records(grid, data_dir, tmp_path, monkeypatch):

@@ -220,9 +220,7 @@ def _make_available(facts, source, args, data_dir: str, roots: list[str], explic
 
 
 def cmd_prepare(args) -> int:
-    from nevis_bench.data.handlers import HandlerError
-    from nevis_bench.data.prepared import PreparedError
-    from nevis_bench.data.sources import DataMissingError
+    from nevis_bench.errors import InputError
 
     if bool(args.name) == bool(args.stream):
         raise _usage("give either a dataset NAME or --stream NAME")
@@ -234,16 +232,12 @@ def cmd_prepare(args) -> int:
         facts = resolve_dataset(args.name)
         stream = _single_entry_stream(facts, data_dir, args.tfds_data_dir)
         source = stream.entries[0].source
-        try:
-            still_needed = _make_available(facts, source, args, data_dir, roots, explicit=True)
-            if still_needed:
-                raise _usage(f"{facts.key} is not available: {still_needed}")
-            if not args.no_cache:
-                _cache(stream, facts.key, data_dir, args.image_size)
-                print(f"{facts.key}: task cache ready at image size {args.image_size}", file=sys.stderr)
-        except (HandlerError, PreparedError, DataMissingError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        still_needed = _make_available(facts, source, args, data_dir, roots, explicit=True)
+        if still_needed:
+            raise _usage(f"{facts.key} is not available: {still_needed}")
+        if not args.no_cache:
+            _cache(stream, facts.key, data_dir, args.image_size)
+            print(f"{facts.key}: task cache ready at image size {args.image_size}", file=sys.stderr)
         return 0
 
     from nevis_bench.data.cache import TaskCache
@@ -267,7 +261,7 @@ def cmd_prepare(args) -> int:
             if not still_needed and not args.no_cache:
                 _cache(stream, key, data_dir, args.image_size)
                 print(f"{key}: task cache ready", file=sys.stderr)
-        except (HandlerError, PreparedError, DataMissingError) as error:
+        except InputError as error:  # a missing or damaged archive: report it with the others
             still_needed = str(error)
         if still_needed:
             missing.append(f"  - {entry.task.name} ({key}, {source.describe()}): {still_needed}")
@@ -299,8 +293,8 @@ def cmd_verify(args) -> int:
         problems += [f"cache: {p}" for p in cached.verify()]
         checked.append(f"task cache {cached.path}")
     if not checked and not problems:
-        print(f"nothing to verify for {facts.key}: neither prepared nor cached at image size {args.image_size} in {data_dir}", file=sys.stderr)
-        return 1
+        raise _usage(f"nothing to verify for {facts.key}: neither prepared nor cached at image size "
+                     f"{args.image_size} in {data_dir}; prepare it with `nevis-bench data prepare {facts.key}`")
     for item in checked:
         print(f"checked {item}")
     if problems:

@@ -1,21 +1,18 @@
 """``nevis-bench pretrain``, ``nevis-bench encoders`` and ``nevis-bench compare-encoders``.
 
-* ``pretrain --stream NAME [--steps N] [--backbone small_convnet] -o ckpt.pt``: train a backbone on
+* ``pretrain --stream NAME [--steps N] [--backbone small_convnet] --output ckpt.pt``: train a backbone on
   the tasks of a source stream (:mod:`nevis_bench.learner_kit.pretrain`); load it as encoder ``file:ckpt.pt``.
 * ``encoders``: list the registered encoder names.
 * ``compare-encoders --encoders A,B --learners L1,L2 --stream NAME``: one run per (encoder, learner)
   (each learner must take an ``encoder`` setting), then an encoder x learner table of average error
   and headline FLOPs (``compare_encoders.csv`` / ``.md`` / ``.tex``) and a figure
-  (``compare_encoders.png``, error against headline FLOPs) in ``--out``.
+  (``compare_encoders.png``, error against headline FLOPs) in ``--output``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import pathlib
-
-import pandas as pd
 
 
 def _options(items: list[str]) -> dict:
@@ -55,92 +52,20 @@ def cmd_encoders(args: argparse.Namespace) -> int:
     return 0
 
 
-def compare_encoders(encoders: list[str], learners: list[str], stream: str, out_dir, runs_dir, data_dir,
-                     stream_options: dict | None = None, learner_config: dict | None = None,
-                     encoder_weights: str | None = None, seed: int = 0, progress: bool = False,
-                     stop_year: int | None = None) -> pd.DataFrame:
-    """Run every (encoder, learner) pair and write the table and figure; returns the table.
-
-    ``stop_year`` keeps the tasks before that year (e.g. only the target tasks of a stream whose later
-    tasks served as the pre-training source)."""
-    from nevis_bench.records.reader import read_run
-    from nevis_bench.reports.formatting import write_table
-    from nevis_bench.reports.tables import runs_table
-    from nevis_bench.run.sweep import execute_run, run_status
-
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for encoder in encoders:
-        for learner in learners:
-            config = {**(learner_config or {}), "encoder": encoder}
-            if encoder_weights:
-                config["encoder_weights"] = encoder_weights
-            name = f"{stream}-{learner}-{encoder}".replace(":", "_").replace("/", "_")[:120] + f"-s{seed}"
-            run_path = pathlib.Path(runs_dir) / name
-            if run_status(run_path) != "complete":  # new, or interrupted/failed earlier: start or resume
-                execute_run({
-                    "stream": stream, "learner": learner, "runs_dir": str(runs_dir), "data_dir": str(data_dir),
-                    "run_name": name, "progress": progress, "seed": seed, "learner_config": config,
-                    "stream_options": dict(stream_options or {}),
-                    **({"stop_year": stop_year} if stop_year is not None else {}),
-                })
-            run = read_run(run_path)
-            row = runs_table([run], {run.path: name}).iloc[0]
-            rows.append({"encoder": encoder, "learner": learner, "average_error": row["average_error"],
-                         "headline_flops": row["headline_flops"], "inference_flops": row["inference_flops"],
-                         "run": name})
-    table = pd.DataFrame(rows)
-    write_table(table, out, "compare_encoders")
-    (out / "compare_encoders.png").write_bytes(_figure(table, stream))
-    return table
-
-
-def _figure(table: pd.DataFrame, stream: str) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from nevis_bench.reports.figures import series_colours
-
-    colours = series_colours(sorted(table["encoder"].unique()))
-    markers = dict(zip(sorted(table["learner"].unique()), "osD^v<>pP*X"))
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for _, r in table.iterrows():
-        ax.scatter(r["headline_flops"], r["average_error"], color=colours[r["encoder"]],
-                   marker=markers[r["learner"]], s=50)
-    for enc, c in colours.items():
-        ax.scatter([], [], color=c, label=f"encoder {enc}")
-    for lrn, m in markers.items():
-        ax.scatter([], [], color="grey", marker=m, label=f"learner {lrn}")
-    ax.set_xscale("log")
-    ax.set_xlabel("headline FLOPs (train + search + selection)")
-    ax.set_ylabel("average error")
-    ax.set_title(f"encoders x learners on {stream}")
-    ax.legend(fontsize=7)
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     from nevis_bench.data.sources import default_data_dir
+    from nevis_bench.reports.encoders import compare_encoders
 
     table = compare_encoders(
         [e for e in args.encoders.split(",") if e], [l for l in args.learners.split(",") if l], args.stream,
-        args.out, args.runs_dir, args.data_dir or default_data_dir(), stream_options=_options(args.stream_option),
+        args.output, args.runs_dir, args.data_dir or default_data_dir(), stream_options=_options(args.stream_option),
         learner_config=_options(args.override), encoder_weights=args.encoder_weights, seed=args.seed,
         progress=not args.quiet, stop_year=args.stop_year,
     )
     from nevis_bench.reports.formatting import to_markdown
 
     print(to_markdown(table))
-    print(f"wrote {args.out}/compare_encoders.{{csv,md,tex,png}}")
+    print(f"wrote {args.output}/compare_encoders.{{csv,md,tex,png}}")
     return 0
 
 
@@ -156,7 +81,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--task", action="append", default=[], help="only these task keys (repeatable)")
     p.add_argument("--stream-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--data-dir")
-    p.add_argument("-o", "--output", required=True, help="checkpoint path (.pt)")
+    p.add_argument("--output", required=True, help="checkpoint path (.pt)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_pretrain)
 
@@ -175,6 +100,6 @@ def add_subcommands(subparsers) -> None:
     c.add_argument("--stop-year", type=int, help="only the tasks before this year")
     c.add_argument("--runs-dir", default="runs")
     c.add_argument("--data-dir")
-    c.add_argument("--out", default="results/compare_encoders")
+    c.add_argument("--output", default="results/compare_encoders", help="folder of the table and figure")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_compare)

@@ -1,22 +1,14 @@
-"""``nevis-bench run | resume | summary | streams | learners``."""
+"""``nevis-bench run | resume | summary``."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 
+from nevis_bench.errors import InputError
 from nevis_bench.run.config import ConfigError, apply_overrides, load_toml
-from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped cleanly, resumable
-
-
-def _usage_error(error: Exception):
-    from nevis_bench.cli import UsageError
-
-    return UsageError(str(error))
 
 
 def add_subcommands(subparsers) -> None:
@@ -38,7 +30,8 @@ def add_subcommands(subparsers) -> None:
     run.add_argument("--stop-year", type=int)
     run.add_argument("--runs-dir", help="where run directories go (default ./runs)")
     run.add_argument("--data-dir", help="task cache and datasets (default $NEVIS_BENCH_DATA_DIR or ~/.cache/nevis-bench)")
-    run.add_argument("--run-name", help="name of the run directory (default derived from the config)")
+    run.add_argument("--run-name", help="name of the run directory (default <stream>--<learner>--<config id>--seed<seed>; "
+                                        "an existing run of the same configuration is continued)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
 
@@ -50,21 +43,6 @@ def add_subcommands(subparsers) -> None:
     summary = subparsers.add_parser("summary", help="print the summary table of a run directory")
     summary.add_argument("run_dir")
     summary.set_defaults(func=cmd_summary)
-
-    streams = subparsers.add_parser("streams", help="list or describe streams")
-    streams_sub = streams.add_subparsers(dest="action", required=True)
-    streams_sub.add_parser("list").set_defaults(func=cmd_streams_list)
-    describe = streams_sub.add_parser("describe")
-    describe.add_argument("name")
-    describe.set_defaults(func=cmd_streams_describe)
-
-    learners = subparsers.add_parser("learners", help="list or describe learners")
-    learners.add_argument("--learner-module", help="also load a learner defined in this file")
-    learners_sub = learners.add_subparsers(dest="action", required=True)
-    learners_sub.add_parser("list").set_defaults(func=cmd_learners_list)
-    describe = learners_sub.add_parser("describe")
-    describe.add_argument("name")
-    describe.set_defaults(func=cmd_learners_describe)
 
 
 def run_values(args: argparse.Namespace) -> dict:
@@ -100,35 +78,25 @@ def _execute(run_dir, evaluator) -> int:
     return 0
 
 
-def _guarded(function):
-    """Turn input problems into usage errors and failures into a message that keeps the records."""
-    from nevis_bench.run.checkpoint import CheckpointError
-    from nevis_bench.learner_kit.encoders import EncoderWeightsMissing
-    from nevis_bench.data.sources import DataMissingError
-
-    try:
-        return function()
-    except (ConfigError, DataMissingError, CheckpointError, EncoderWeightsMissing) as error:
-        raise _usage_error(error) from error
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from nevis_bench.run import runner
 
-    run_dir, evaluator = _guarded(lambda: runner.start(run_values(args)))
+    run_dir, evaluator = runner.start(run_values(args))
     return _run_reporting_failure(run_dir, evaluator)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from nevis_bench.run import runner
 
-    run_dir, evaluator = _guarded(lambda: runner.reopen(args.run_dir, progress=False if args.quiet else None))
+    run_dir, evaluator = runner.reopen(args.run_dir, progress=False if args.quiet else None)
     return _run_reporting_failure(run_dir, evaluator)
 
 
 def _run_reporting_failure(run_dir, evaluator) -> int:
     try:
         return _execute(run_dir, evaluator)
+    except InputError:
+        raise  # reported as an input error; the summary says "failed" and the records stay
     except Exception as error:  # the summary already says "failed"; the records stay
         print(
             f"error: {type(error).__name__}: {error}\nRecords up to the last completed event are kept in "
@@ -192,59 +160,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
     import pathlib
 
     if not (pathlib.Path(args.run_dir) / "events.jsonl").exists():
-        raise _usage_error(ConfigError(f"{args.run_dir} is not a run directory (no events.jsonl)"))
+        raise ConfigError(f"{args.run_dir} is not a run directory (no events.jsonl)")
     print(summary_table(args.run_dir))
-    return 0
-
-
-def cmd_streams_list(args: argparse.Namespace) -> int:
-    for name in STREAMS.names():
-        print(f"{name:<28} {STREAMS.get(name).summary}")
-    return 0
-
-
-def cmd_streams_describe(args: argparse.Namespace) -> int:
-    try:
-        stream = STREAMS.get(args.name).factory()
-    except RegistryError as error:
-        raise _usage_error(error) from error
-    print(f"{stream.name}: {stream.description}")
-    print(f"{'#':>4}  {'year':>4}  {'task key':<48} {'name':<40} {'kind':<12} {'classes':>7} {'ch':>2}  {'domain':<10} source")
-    for i, entry in enumerate(stream.entries, 1):
-        t = entry.task
-        print(f"{i:>4}  {entry.year:>4}  {t.key:<48} {t.name[:40]:<40} {t.kind:<12} {t.num_classes:>7} {t.channels:>2}  "
-              f"{t.domain:<10} {entry.source.describe()}")
-    return 0
-
-
-def _load_learner_module(args) -> None:
-    if getattr(args, "learner_module", None):
-        try:
-            import_learner_module(args.learner_module)
-        except (FileNotFoundError, ImportError) as error:
-            raise _usage_error(error) from error
-
-
-def cmd_learners_list(args: argparse.Namespace) -> int:
-    _load_learner_module(args)
-    for name in LEARNERS.names():
-        print(f"{name:<20} {LEARNERS.get(name).summary}")
-    return 0
-
-
-def cmd_learners_describe(args: argparse.Namespace) -> int:
-    _load_learner_module(args)
-    try:
-        entry = LEARNERS.get(args.name)
-    except RegistryError as error:
-        raise _usage_error(error) from error
-    module = sys.modules.get(entry.module)
-    print(f"{entry.name}: {entry.summary}\n")
-    if module is not None and module.__doc__:
-        print(module.__doc__.strip() + "\n")
-    if entry.config_class is not None:
-        print("hyperparameters (set with -o KEY=VALUE):")
-        for f in dataclasses.fields(entry.config_class):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            print(f"  {f.name:<24} {json.dumps(default, default=str)}")
     return 0

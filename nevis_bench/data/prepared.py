@@ -58,6 +58,7 @@ import numpy as np
 
 from nevis_bench.data.images import RESIZE_ID, decode_png, encode_png, pixel_sha256, square_resize, to_mode
 from nevis_bench.data.sources import Availability, DataMissingError, default_data_dir
+from nevis_bench.errors import InputError
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "dev", "dev_test", "test")
@@ -65,7 +66,7 @@ SHARD_MAX_EXAMPLES = 4096
 SHARD_MAX_BYTES = 128 << 20
 
 
-class PreparedError(RuntimeError):
+class PreparedError(RuntimeError, InputError):
     """A prepared dataset that is missing, incomplete or inconsistent; the message says what to do."""
 
 

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from nevis_bench.data.catalog import DatasetFacts
 from nevis_bench.protocol import TaskInfo
+from nevis_bench.errors import InputError
 
 DATA_DIR_VARIABLE = "NEVIS_BENCH_DATA_DIR"
 
@@ -23,7 +24,7 @@ def default_data_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get(DATA_DIR_VARIABLE, os.path.join("~", ".cache", "nevis-bench"))).expanduser()
 
 
-class DataMissingError(RuntimeError):
+class DataMissingError(RuntimeError, InputError):
     """One or more datasets a run needs are not available; the message lists how to get each."""
 
 

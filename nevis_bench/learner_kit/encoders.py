@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nevis_bench.errors import InputError
 from nevis_bench.learner_kit._torchvision_compat import ensure_torchvision
 from nevis_bench.data.loader import center_square_resize, to_model_input
 from nevis_bench.learner_kit.models import BACKBONES, make_backbone
@@ -53,7 +54,7 @@ PLAIN_STD = (0.5, 0.5, 0.5)
 FEATURES_FORMAT = 1
 
 
-class EncoderWeightsMissing(FileNotFoundError):
+class EncoderWeightsMissing(FileNotFoundError, InputError):
     """Pretrained weights are not available offline; the message says which file to place where."""
 
 

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from nevis_bench.errors import InputError
 from nevis_bench.records.metrics import summarize as _summarize
 from nevis_bench.records.schema import (  # noqa: F401 (re-exported for readers of records)
     CONFIG_FILE, EVENT_COLUMNS, EVENT_TYPES, EVENTS_FILE, FAILED, FINISHED, FLOP_FIELDS, HEADLINE_PHASES,
@@ -34,7 +35,7 @@ _METRIC_TOLERANCE = 1e-6  # |error - (1 - metric)|, and the slack of metrics out
 _FLOPS_RTOL = 1e-6  # cumulative_flops against the running sum of the headline phases
 
 
-class RecordError(ValueError):
+class RecordError(ValueError, InputError):
     """A run record that cannot be read: missing, malformed, truncated or inconsistent.
 
     ``path`` and ``line`` (1-based, or None) say where; ``str()`` starts with ``path:line:``.

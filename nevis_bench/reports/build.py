@@ -245,3 +245,15 @@ def build(run_dirs: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, 
     report.write_text(render(title, [counts, *_INTRO], sections), encoding="utf-8")
     written.append(report)
     return written
+
+
+def update_readme_table(table_file: str | Path, readme: str | Path) -> None:
+    """Replace the text between ``<!-- leaderboard -->`` and ``<!-- /leaderboard -->`` in ``readme``
+    with the Markdown table in ``table_file``."""
+    readme = Path(readme)
+    text = readme.read_text()
+    pattern = re.compile(r"(<!-- leaderboard -->\n).*?(<!-- /leaderboard -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{readme} has no <!-- leaderboard --> ... <!-- /leaderboard --> markers")
+    table = Path(table_file).read_text().strip()
+    readme.write_text(pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text))

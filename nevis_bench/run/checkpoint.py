@@ -16,8 +16,10 @@ from typing import Any
 
 import torch
 
+from nevis_bench.errors import InputError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(RuntimeError, InputError):
     pass
 
 

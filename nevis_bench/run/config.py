@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pathlib
 import tomllib
 import types
 import typing
@@ -27,9 +28,10 @@ from typing import Any
 
 from nevis_bench.data.catalog import DEFAULT_STOP_YEAR, FINAL_STOP_YEAR
 from nevis_bench.data.sources import default_data_dir
+from nevis_bench.errors import InputError
 
 
-class ConfigError(ValueError):
+class ConfigError(ValueError, InputError):
     """An invalid configuration; raised before any compute with a message that says what to do."""
 
 
@@ -188,3 +190,29 @@ def config_id(learner: str, learner_config: dict[str, Any]) -> str:
     """8 hex digits identifying a learner and its hyperparameters (the leaderboard's grouping key)."""
     blob = json.dumps({"learner": learner, "config": learner_config}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+# Settings that decide a run's records: two runs that agree on all of them are the same run. Where
+# files live, progress bars and checkpoint frequency do not change a record.
+DEFINING_FIELDS = (
+    "stream", "learner", "seed", "learner_config", "stream_options", "final", "final_eval", "stop_year",
+    "image_size", "device", "learner_module",
+)
+
+
+def run_name(config: RunConfig) -> str:
+    """The run directory name of ``config``: ``<stream>--<learner>--<config id>--seed<seed>``.
+
+    ``run``, ``sweep`` and ``compare-encoders`` all name runs with this function; a second run of a
+    configuration finds the first one's directory and reuses it (:func:`configuration_differences`).
+    """
+    return f"{config.stream}--{config.learner}--{config_id(config.learner, config.learner_config)}--seed{config.seed}"
+
+
+def configuration_differences(saved: dict[str, Any], config: RunConfig) -> list[str]:
+    """The defining settings on which a run directory's ``config.json`` differs from ``config``."""
+    current = config.to_dict()
+    current["stop_year"] = config.effective_stop_year
+    if config.learner_module:
+        current["learner_module"] = str(pathlib.Path(config.learner_module).resolve())
+    return [name for name in DEFINING_FIELDS if saved.get(name) != current.get(name)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from nevis_bench.run.config import ConfigError, RunConfig, build_dataclass, config_id
+from nevis_bench.run.config import ConfigError, RunConfig, build_dataclass, config_id, configuration_differences, run_name
 from nevis_bench.run.evaluator import Evaluator, StopControl
 from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
 from nevis_bench.run.run_dir import RunDirectory, versions
@@ -100,11 +100,6 @@ def _writable_folder(path: str, what: str) -> pathlib.Path:
     return folder
 
 
-def run_name(config: RunConfig) -> str:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return f"{config.stream}-{config.learner}-{config_id(config.learner, config.learner_config)}-s{config.seed}-{stamp}"
-
-
 def start(values: dict, stop: StopControl | None = None, learner: Learner | None = None) -> tuple[RunDirectory, Evaluator]:
     """Validate, create the run directory, check the data; the caller calls ``evaluator.run()``."""
     prepared = validate(values, learner)
@@ -114,7 +109,15 @@ def start(values: dict, stop: StopControl | None = None, learner: Learner | None
     name = config.run_name or run_name(config)
     run_dir = RunDirectory(runs / name)
     if run_dir.path.exists():
-        raise ConfigError(f"run directory {run_dir.path} exists; resume it with `nevis-bench resume {run_dir.path}` or pick another --run-name")
+        if not (run_dir.path / "config.json").exists():
+            raise ConfigError(f"{run_dir.path} exists but is not a run directory; remove it or pick another --run-name")
+        differences = configuration_differences(run_dir.read_config(), config)
+        if differences:
+            raise ConfigError(
+                f"run directory {run_dir.path} holds a run with other settings (differs in {', '.join(differences)}); "
+                "pick another --run-name or --runs-dir"
+            )
+        return reopen(str(run_dir.path), stop, progress=config.progress, learner=learner)  # the same run: continue it
     evaluator = Evaluator(run_dir, config, prepared.stream, prepared.learner, stop)
     evaluator.data.check_available()
     run_dir.create({
@@ -130,8 +133,10 @@ def start(values: dict, stop: StopControl | None = None, learner: Learner | None
     return run_dir, evaluator
 
 
-def reopen(path: str, stop: StopControl | None = None, progress: bool | None = None) -> tuple[RunDirectory, Evaluator]:
-    """The evaluator of an existing run directory, ready to resume from its last checkpoint."""
+def reopen(path: str, stop: StopControl | None = None, progress: bool | None = None,
+           learner: Learner | None = None) -> tuple[RunDirectory, Evaluator]:
+    """The evaluator of an existing run directory, ready to resume from its last checkpoint
+    (a complete run has nothing left to do: ``run()`` only rewrites its summary)."""
     run_dir = RunDirectory(path)
     if not (run_dir.path / "config.json").exists():
         raise ConfigError(f"{path} is not a run directory (no config.json)")
@@ -140,5 +145,5 @@ def reopen(path: str, stop: StopControl | None = None, progress: bool | None = N
     values["stop_year"] = saved["stop_year"]
     if progress is not None:
         values["progress"] = progress
-    prepared = validate(values)
+    prepared = validate(values, learner)
     return run_dir, Evaluator(run_dir, prepared.config, prepared.stream, prepared.learner, stop)

@@ -1,8 +1,8 @@
-"""``nevis-bench sweep SWEEP.toml``: a grid of runs executed with Ray, locally or on a cluster.
+"""A grid of runs executed with Ray, locally or on a cluster (``nevis-bench sweep SWEEP.toml``).
 
 A sweep file expands ``learners x configurations x seeds x streams`` into runs::
 
-    runs_root = "runs/my-sweep"          # every run gets its own directory here (relative to the cwd)
+    runs_dir = "runs/my-sweep"           # every run gets its own directory here (relative to the cwd)
     learners = ["independent", "finetune_prev"]
     seeds = [0, 1, 2]
     streams = ["synthetic-short"]
@@ -19,30 +19,30 @@ A sweep file expands ``learners x configurations x seeds x streams`` into runs::
 
     [stream_options.synthetic-short]      # optional stream options per stream
 
-Run directories have deterministic names ``<stream>--<learner>--<config_id>--seed<seed>`` (the
-config id hashes the learner's full validated hyperparameters), so a sweep can be continued with
-``--resume``: complete runs (``summary.json`` status ``complete``) are skipped, others resume from
-their last checkpoint. A run that fails or whose worker process dies is resumed from its last
-checkpoint by Ray's task retries (``max_retries``); runs checkpoint inside train events
-(``checkpoint_every_steps`` / ``checkpoint_every_seconds``). At the end the leaderboard of the
-runs root is built (``<runs_root>/leaderboard`` unless ``--output``). See docs/sweeps.md.
+Run directories are named by :func:`nevis_bench.run.config.run_name`
+(``<stream>--<learner>--<config_id>--seed<seed>``; the config id hashes the learner's full validated
+hyperparameters), as ``nevis-bench run`` names them. Running a sweep again continues it: a run
+directory whose configuration matches is reused (skipped when complete, resumed from its checkpoint
+otherwise); one whose configuration differs stops the sweep before anything runs. A run that fails
+or whose worker process dies is resumed from its last checkpoint by Ray's task retries
+(``max_retries``); runs checkpoint inside train events (``checkpoint_every_steps`` /
+``checkpoint_every_seconds``). At the end the leaderboard of the runs folder is built
+(``<runs_dir>/leaderboard`` unless ``--output``). See docs/sweeps.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
+import json
 import os
 import pathlib
 import shutil
-import sys
-import time
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
 from nevis_bench.data.sources import default_data_dir
-from nevis_bench.run.config import ConfigError, config_id
+from nevis_bench.run.config import ConfigError, configuration_differences, run_name
 
 # Testing hook: the worker process exits (``os._exit``) right after its N-th within-event checkpoint,
 # on the first attempt of each run only, to simulate a worker dying mid-run.
@@ -64,7 +64,7 @@ class SweepRun:
 
 @dataclass
 class Sweep:
-    runs_root: pathlib.Path
+    runs_dir: pathlib.Path
     runs: list[SweepRun]
     num_cpus: float = 1.0
     num_gpus: float = 0.0
@@ -80,7 +80,7 @@ def _as_list(value: Any, key: str) -> list:
     return value
 
 
-def load_sweep(path: str | os.PathLike, runs_root: str | None = None) -> Sweep:
+def load_sweep(path: str | os.PathLike, runs_dir: str | None = None) -> Sweep:
     """Read and expand a sweep file; every run's configuration is validated before anything runs."""
     from nevis_bench.run import runner
 
@@ -91,7 +91,7 @@ def load_sweep(path: str | os.PathLike, runs_root: str | None = None) -> Sweep:
         raise ConfigError(f"sweep file {path} not found") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"sweep file {path}: {error}") from error
-    known = {"runs_root", "learners", "seeds", "streams", "configurations", "stream_options", "num_cpus",
+    known = {"runs_dir", "learners", "seeds", "streams", "configurations", "stream_options", "num_cpus",
              "num_gpus", "max_retries", *SHARED_RUN_FIELDS}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -109,7 +109,7 @@ def load_sweep(path: str | os.PathLike, runs_root: str | None = None) -> Sweep:
     shared["data_dir"] = str(pathlib.Path(shared.get("data_dir") or default_data_dir()).expanduser().resolve())
     if shared.get("learner_module"):
         shared["learner_module"] = str(pathlib.Path(shared["learner_module"]).expanduser().resolve())
-    root = pathlib.Path(runs_root or raw.get("runs_root") or pathlib.Path("runs") / path.stem).expanduser().resolve()
+    root = pathlib.Path(runs_dir or raw.get("runs_dir") or pathlib.Path("runs") / path.stem).expanduser().resolve()
     runs: list[SweepRun] = []
     seen: set[str] = set()
     for stream in streams:
@@ -127,11 +127,18 @@ def load_sweep(path: str | os.PathLike, runs_root: str | None = None) -> Sweep:
                                                    else dict(values))
                     except ConfigError as error:
                         raise ConfigError(f"sweep run {stream}/{learner}/{config_name}/seed {seed}: {error}") from error
-                    cid = config_id(learner, prepared.config.learner_config)
-                    name = f"{stream}--{learner}--{cid}--seed{seed}"
+                    name = run_name(prepared.config)
                     if name in seen:
                         continue  # two configuration tables that validate to the same hyperparameters
                     seen.add(name)
+                    existing = root / name / "config.json"
+                    if existing.exists():
+                        differences = configuration_differences(json.loads(existing.read_text()), prepared.config)
+                        if differences:
+                            raise ConfigError(
+                                f"sweep run {name}: {root / name} holds a run with other settings (differs in "
+                                f"{', '.join(differences)}); use another runs_dir"
+                            )
                     runs.append(SweepRun(name, {**values, "run_name": name}))
     return Sweep(root, runs, num_cpus=float(raw.get("num_cpus", 1)), num_gpus=num_gpus,
                  max_retries=int(raw.get("max_retries", 2)))
@@ -139,8 +146,6 @@ def load_sweep(path: str | os.PathLike, runs_root: str | None = None) -> Sweep:
 
 def run_status(run_path: pathlib.Path) -> str | None:
     """The status in a run directory's summary.json, or None when there is none."""
-    import json
-
     try:
         return json.loads((run_path / "summary.json").read_text()).get("status")
     except (FileNotFoundError, ValueError):
@@ -160,12 +165,8 @@ def execute_run(values: dict[str, Any], crash_after_checkpoints: int | None = No
         stop = _CrashingStop(path, crash_after_checkpoints)
     if path.exists() and not (path / "config.json").exists():
         shutil.rmtree(path)  # died between creating the folder and writing its config
-    if (path / "config.json").exists():
-        run_dir, evaluator = runner.reopen(str(path), stop=stop, progress=False)
-        resumed = True
-    else:
-        run_dir, evaluator = runner.start(dict(values), stop=stop)
-        resumed = False
+    resumed = (path / "config.json").exists()
+    run_dir, evaluator = runner.start(dict(values), stop=stop)  # continues the run when it exists
     status = evaluator.run()
     return {"name": path.name, "status": status, "resumed": resumed, "pid": os.getpid()}
 
@@ -213,27 +214,22 @@ def init_ray(address: str | None = None, num_cpus: int | None = None, num_gpus: 
     return True
 
 
-def run_sweep(sweep: Sweep, resume: bool = False, address: str | None = None,
-              log=print) -> dict[str, dict[str, Any]]:
-    """Run every unfinished run of ``sweep`` with Ray; returns ``{run name: result}``."""
-    existing = [r for r in sweep.runs if (sweep.runs_root / r.name).exists()]
-    if existing and not resume:
-        raise ConfigError(
-            f"{len(existing)} run(s) of this sweep exist under {sweep.runs_root} (e.g. {existing[0].name}); "
-            "continue the sweep with --resume"
-        )
+def run_sweep(sweep: Sweep, address: str | None = None, log=print) -> dict[str, dict[str, Any]]:
+    """Run every unfinished run of ``sweep`` with Ray; returns ``{run name: result}``.
+
+    Complete runs (their configuration was checked by :func:`load_sweep`) are skipped."""
     results: dict[str, dict[str, Any]] = {}
     todo = []
     for run in sweep.runs:
-        if resume and run_status(sweep.runs_root / run.name) == "complete":
+        if run_status(sweep.runs_dir / run.name) == "complete":
             results[run.name] = {"name": run.name, "status": "complete", "skipped": True}
         else:
             todo.append(run)
-    log(f"sweep: {len(sweep.runs)} runs under {sweep.runs_root}; {len(sweep.runs) - len(todo)} complete, "
+    log(f"sweep: {len(sweep.runs)} runs under {sweep.runs_dir}; {len(sweep.runs) - len(todo)} complete, "
         f"{len(todo)} to run")
     if not todo:
         return results
-    sweep.runs_root.mkdir(parents=True, exist_ok=True)
+    sweep.runs_dir.mkdir(parents=True, exist_ok=True)
     started_here = init_ray(address)  # a clear ConfigError when Ray is not installed
     import ray
 
@@ -258,59 +254,3 @@ def run_sweep(sweep: Sweep, resume: bool = False, address: str | None = None,
         if started_here:
             ray.shutdown()
     return results
-
-
-# --- command line -----------------------------------------------------------------------------------
-
-def _sweep_command(args: argparse.Namespace) -> int:
-    from nevis_bench.records.reader import RecordError, find_runs
-    from nevis_bench.reports.build import build
-
-    try:
-        sweep = load_sweep(args.sweep_file, args.runs_root)
-        if args.max_retries is not None:
-            sweep.max_retries = args.max_retries
-        if args.dry_run:
-            for run in sweep.runs:
-                print(sweep.runs_root / run.name)
-            return 0
-        started = time.monotonic()
-        results = run_sweep(sweep, resume=args.resume, address=args.address)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    failed = sorted(name for name, r in results.items() if r["status"] != "complete")
-    print(f"sweep: {len(results) - len(failed)}/{len(results)} runs complete "
-          f"in {time.monotonic() - started:.0f} s")
-    if failed:
-        print(f"sweep: not complete: {', '.join(failed)} (continue with --resume)", file=sys.stderr)
-    run_dirs = [d for d in find_runs(sweep.runs_root)]
-    output = pathlib.Path(args.output) if args.output else sweep.runs_root / "leaderboard"
-    if run_dirs and not args.no_leaderboard:
-        try:
-            written = build(run_dirs, output, root=sweep.runs_root, title="nevis-bench sweep", per_run=False)
-        except RecordError as error:
-            print(f"error: leaderboard: {error}", file=sys.stderr)
-            return 1
-        print(f"wrote {len(written)} files to {output} (open {output / 'report.html'})")
-    return 1 if failed else 0
-
-
-def add_subcommands(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "sweep", help="run a grid of learners x configurations x seeds x streams with Ray",
-        description="Expand SWEEP.toml (learners x [configurations.*] x seeds x streams) into runs and execute "
-                    "them with Ray, locally (all CPUs) or on a cluster (--address). Each run has a deterministic "
-                    "directory under runs_root; failed or killed runs resume from their last checkpoint "
-                    "(max_retries); --resume continues an interrupted sweep, skipping complete runs. Builds the "
-                    "leaderboard of runs_root at the end. See docs/sweeps.md.",
-    )
-    parser.add_argument("sweep_file", metavar="SWEEP.toml")
-    parser.add_argument("--resume", action="store_true", help="continue: skip complete runs, resume the others")
-    parser.add_argument("--address", help="Ray cluster to use (e.g. ray://head:10001 or auto); default: a local one")
-    parser.add_argument("--runs-root", help="override the sweep file's runs_root")
-    parser.add_argument("--max-retries", type=int, help="override the sweep file's max_retries")
-    parser.add_argument("-o", "--output", help="leaderboard directory (default RUNS_ROOT/leaderboard)")
-    parser.add_argument("--no-leaderboard", action="store_true", help="do not build the leaderboard at the end")
-    parser.add_argument("--dry-run", action="store_true", help="list the run directories and exit")
-    parser.set_defaults(func=_sweep_command)

@@ -30,10 +30,12 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from PIL import Image
 
+from nevis_bench.errors import InputError
+
 SPLIT_NAMES = ("train", "dev", "dev_test", "test")
 
 
-class HandlerError(RuntimeError):
+class HandlerError(RuntimeError, InputError):
     """The source files are missing or not what the handler expects; the message says which."""
 
 
