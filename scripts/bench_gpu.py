@@ -34,7 +34,7 @@ from nevis_bench.data.cache import SplitData
 from nevis_bench.data.loader import TrainBatches, step_batches
 from nevis_bench.learner_kit.flops import count_train_step
 from nevis_bench.learner_kit.models import Classifier, make_backbone
-from nevis_bench.learner_kit.training import RecipeConfig, _optimizer, autocast, prepare_model, to_device
+from nevis_bench.learner_kit.training import RecipeConfig, autocast, make_optimizer, prepare_model, to_device
 
 
 def _sync(device: torch.device) -> None:
@@ -88,7 +88,7 @@ def train_throughput(split: SplitData, recipe: RecipeConfig, device: torch.devic
     step_flops = count_train_step(model, (batch, 3, recipe.input_size, recipe.input_size), (batch,), F.cross_entropy)
     forward = prepare_model(model, recipe, device)
     model.train()
-    optimizer = _optimizer(model, recipe)
+    optimizer = make_optimizer(model, recipe)
     batches = TrainBatches(split, batch, recipe.augment, seed=0)
     feed = step_batches(batches, 0, warmup + steps, recipe.prefetch, device.type == "cuda")
     try:

@@ -8,14 +8,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from nevis_bench.run import runner
 from nevis_bench.run.checkpoint import load as load_checkpoint
 from nevis_bench.run.checkpoint import round_trip
-from nevis_bench.run.context import LearnerContext
+from nevis_bench.run.context import EventData, LearnerContext
 from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learners import curl
 from nevis_bench.learners.curl import CurlNet
 from nevis_bench.protocol import PredictEvent, TrainEvent
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
-from nevis_bench.conformance import _states_equal, check_learner
+from nevis_bench.conformance import check_learner, states_equal
 
 # A CPU-sized budget that still lets the generative model become class-specific: at 150 steps a task
 # the replayed samples were classified as their component at near chance (0.40 on 4 classes after the
@@ -104,22 +104,34 @@ def _unsupervised_run(stream, data, order, **overrides):
     learner, flops = curl.CurlLearner(curl.CurlConfig(**{**UNSUP, **overrides})), FlopCounter()
     state, usages, active = learner.init(), [], []
     for i, t in enumerate(order):
-        ctx = LearnerContext(data=data, device=torch.device("cpu"), seed=0, event_index=2 * i, flops=flops)
-        state, usage = learner.train(TrainEvent(2 * i, stream.entries[t].task), state, ctx)
+        event = TrainEvent(2 * i, stream.entries[t].task)
+        ctx = LearnerContext(data=EventData(data, event), device=torch.device("cpu"), seed=0, event_index=2 * i, flops=flops)
+        state, usage = learner.train(event, state, ctx)
         usages.append(usage)
         active.append(state["n_active"])
     correct = total = 0
     for t in sorted(set(order)):  # task-agnostic over the 12 classes: chance is 1/12
         task = stream.entries[t].task
-        ctx = LearnerContext(data=data, device=torch.device("cpu"), seed=0, event_index=99, flops=flops)
-        batches, _ = learner.predict(PredictEvent(99, task, "dev_test"), state, ctx)
+        event = PredictEvent(99, task, "dev_test")
+        ctx = LearnerContext(data=EventData(data, event), device=torch.device("cpu"), seed=0, event_index=99, flops=flops)
+        batches, _ = learner.predict(event, state, ctx)
         scores = torch.cat([torch.as_tensor(b.scores) for b in batches])
         labels = torch.as_tensor(data.split(task.key, "dev_test").labels)
         correct, total = correct + int((scores.argmax(1) == labels).sum()), total + len(labels)
     return state, usages, active, correct / total
 
 
-def test_unsupervised_curl_expands_on_new_classes_and_reads_out_labels(split_data):
+@pytest.fixture
+def one_thread():
+    """Unsupervised CURL's 300-step run is not bit-reproducible with 2 intra-op threads (readout accuracy
+    0.150-0.217 over repeated runs on one machine); with one thread it is (0.192)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_unsupervised_curl_expands_on_new_classes_and_reads_out_labels(split_data, one_thread):
     stream, data = split_data
     state, usages, active, accuracy = _unsupervised_run(stream, data, ORDER)
     print(f"active components after each event: {active}; accuracy over 12 classes {accuracy:.3f} (chance 0.083)")
@@ -144,7 +156,7 @@ def test_unsupervised_curl_expands_on_new_classes_and_reads_out_labels(split_dat
             assert e["flops"] == counter.get_total_flops() > 0
     assert sum(u.info["expansions"] for u in usages) == state["expansions"] == active[-1] - 1
     # the state (expanded components, readout, running ELBO statistics) is plain data and round-trips
-    assert _states_equal(state, round_trip(state))
+    assert states_equal(state, round_trip(state))
     assert all(torch.isfinite(v).all() for v in state["params"].values())
 
 

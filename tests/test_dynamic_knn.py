@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nevis_bench.run.checkpoint import round_trip
-from nevis_bench.run.context import LearnerContext, RunInterrupted
+from nevis_bench.run.context import EventData, LearnerContext, RunInterrupted
 from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learners.dynamic_knn import FRESH, DynamicKnnConfig, DynamicKnnLearner, knn_score, search_space
 from nevis_bench.learner_kit.models import make_backbone
@@ -68,8 +68,8 @@ def constructed_run(tmp_path_factory):
     learner, flops = DynamicKnnLearner(CONFIG), FlopCounter()
     state, usages = learner.init(), []
     for event in stream.events(2020):
-        ctx = LearnerContext(data=data, device=torch.device("cpu"), seed=0, event_index=event.index, flops=flops,
-                             progress=False)
+        ctx = LearnerContext(data=EventData(data, event), device=torch.device("cpu"), seed=0, event_index=event.index,
+                             flops=flops, progress=False)
         if isinstance(event, TrainEvent):
             state, usage = learner.train(event, state, ctx)
             usages.append(usage)
@@ -130,8 +130,8 @@ def test_search_keeps_the_trial_with_the_best_kept_state_and_flops_are_split_by_
 
     task = TaskInfo(key="a_copy", name="a_copy", year=2002, kind=SINGLE_LABEL, num_classes=10,
                     domain=catalog.DATASETS["notmnist"].domain, channels=1)
-    ctx = LearnerContext(data=data, device=torch.device("cpu"), seed=0, event_index=4, flops=FlopCounter(),
-                         progress=False)
+    ctx = LearnerContext(data=EventData(data, TrainEvent(4, task)), device=torch.device("cpu"), seed=0, event_index=4,
+                         flops=FlopCounter(), progress=False)
     saved = state["models"]["a_copy"]
     model = build_classifier(CONFIG, task, ctx, saved["backbone"], saved["head"])
     error = evaluate_error(model, task, data.split("a_copy", "dev"), CONFIG, "cpu")
@@ -170,10 +170,10 @@ def test_a_stop_inside_the_second_trial_resumes_to_the_same_model_and_usage(cons
         stop = saved is not None  # stop at the first checkpoint inside trial 1
         saved = [] if saved is None else saved
         return LearnerContext(
-            data=data, device=torch.device("cpu"), seed=0, event_index=4, flops=FlopCounter(), progress=False,
-            resume_state=resume, checkpoint_every_steps=3, checkpoint_every_seconds=1e9,
-            _write_checkpoint=lambda s: saved.append(round_trip(s)),
-            _stop_requested=lambda: stop and bool(saved) and saved[-1]["trial"] == 1,
+            data=EventData(data, event), device=torch.device("cpu"), seed=0, event_index=4, flops=FlopCounter(),
+            progress=False, resume_state=resume, checkpoint_every_steps=3, checkpoint_every_seconds=1e9,
+            write_checkpoint=lambda s: saved.append(round_trip(s)),
+            stop_requested=lambda: stop and bool(saved) and saved[-1]["trial"] == 1,
         )
 
     reference_state, reference_usage = learner.train(event, previous, context())

@@ -1,22 +1,22 @@
 """Encoder registry, feature cache and the learners on frozen features (issue 5)."""
 
-
 import numpy as np
 import pytest
 import torch
 
+from nevis_bench.protocol import TrainEvent
 from nevis_bench.run import runner
+from nevis_bench.run.context import event_context
 from nevis_bench.learner_kit.encoders import ENCODERS, EncoderWeightsMissing, encode, load_encoder, save_encoder_checkpoint
 from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
 
 
-class _Ctx:
-    """The parts of a LearnerContext that ``encode`` uses."""
-
-    def __init__(self, data):
-        self.data, self.flops, self.device = data, FlopCounter(), torch.device("cpu")
+def _Ctx(data):
+    """A context of a train event of coil20 (the task whose features the tests encode)."""
+    task = next(e.task for e in data.stream.entries if e.task.key == "coil20")
+    return event_context(data, TrainEvent(0, task))
 
 
 def test_registry_names_and_missing_weights_error_names_the_file(monkeypatch, tmp_path):
@@ -151,7 +151,8 @@ def test_compare_encoders_cli_writes_table_and_figure(tmp_path, data_dir):
 
     from nevis_bench.run.sweep import run_status
 
-    summary_path = next((tmp_path / "runs").glob("*knn*small_convnet*")) / "summary.json"
+    name = table[(table["learner"] == "knn") & (table["encoder"] == "random:small_convnet")]["run"].item()
+    summary_path = tmp_path / "runs" / name / "summary.json"
     summary = json.loads(summary_path.read_text())
     summary_path.write_text(json.dumps({**summary, "status": "interrupted"}))
     assert main(["compare-encoders", "--encoders", "random:small_convnet,random:tiny_resnet", "--learners", "knn,ncm",

@@ -4,7 +4,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nevis_bench.learner_kit._torchvision_compat import ensure_torchvision
-from nevis_bench.run.context import LearnerContext
+from nevis_bench.protocol import TrainEvent
+from nevis_bench.run.context import event_context
 from nevis_bench.learner_kit.flops import FlopCounter, count_forward, count_train_step
 from nevis_bench.learner_kit.models import Classifier, make_backbone
 from nevis_bench.registry import STREAMS
@@ -46,7 +47,7 @@ def test_training_run_flops_equal_steps_times_step_flops(data_dir):
     data = StreamData(stream, 2020, data_dir, 32)
     task = stream.entries[1].task  # coil20, single-label
     recipe = RecipeConfig(max_steps=9, min_steps=9, patience=0, eval_every_epochs=3.0)
-    ctx = LearnerContext(data=data, device=torch.device("cpu"), seed=0, event_index=0, flops=FlopCounter(), progress=False)
+    ctx = event_context(data, TrainEvent(0, task), progress=False)
     model = Classifier(make_backbone("small_convnet"), nn.Linear(256, task.num_classes))
     result = fit(model, task, ctx, recipe)
     train = data.split(task.key, "train")

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.run.context import LearnerContext
+from nevis_bench.protocol import TrainEvent
+from nevis_bench.run.context import event_context
 from nevis_bench.data.loader import AugmentConfig, PrefetchingBatches, TrainBatches, step_batches
 from nevis_bench.learner_kit.flops import FlopCounter, count_train_step
 from nevis_bench.learner_kit.models import Classifier, make_backbone
@@ -34,7 +35,7 @@ def _setup(data_dir, index=1):
 def _fit(data, task, **options):
     recipe = RecipeConfig(**{"batch_size": 16, "max_steps": 10, "min_steps": 10, "patience": 0,
                              "eval_every_epochs": 1.0, **options})
-    ctx = LearnerContext(data=data, device=torch.device("cpu"), seed=3, event_index=0, flops=FlopCounter(), progress=False)
+    ctx = event_context(data, TrainEvent(0, task), seed=3, progress=False)
     with ctx.seeded("init"):
         model = Classifier(make_backbone("small_convnet"), nn.Linear(256, task.num_classes))
     result = fit(model, task, ctx, recipe)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nevis_bench.run.context import LearnerContext
+from nevis_bench.run.context import LearnerContext, event_context
 from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learners import leo
 from nevis_bench.protocol import PredictEvent, TrainEvent
@@ -26,15 +26,17 @@ def stream_data(tmp_path_factory):
     return stream, data
 
 
-def _ctx(data, index, flops):
-    return LearnerContext(data=data, device=torch.device("cpu"), seed=0, event_index=index, flops=flops)
+def _ctx(data, event, flops):
+    return event_context(data, event, flops=flops) if data is not None else LearnerContext(
+        data=None, device=torch.device("cpu"), seed=0, event_index=event.index, flops=flops)
 
 
 def _train(stream, data, config, tasks):
     learner, flops = leo.LeoLearner(config), FlopCounter()
     state, usages, states = learner.init(), [], []
     for i, entry in enumerate(stream.entries[:tasks]):
-        state, usage = learner.train(TrainEvent(2 * i, entry.task), state, _ctx(data, 2 * i, flops))
+        event = TrainEvent(2 * i, entry.task)
+        state, usage = learner.train(event, state, _ctx(data, event, flops))
         usages.append(usage)
         states.append(state)
     return learner, states, usages, flops
@@ -44,7 +46,7 @@ def _held_out_episodes(stream, data, config):
     """5-way 1-shot episodes (15 queries per class) from the training features of the held-out tasks."""
     xs, ys = [], []
     for entry in stream.entries[META_TASKS:]:
-        x, y, _ = leo._features(data.split(entry.task.key, "train"), _ctx(data, 0, FlopCounter()), config)
+        x, y, _ = leo._features(data.split(entry.task.key, "train"), _ctx(data, TrainEvent(0, entry.task), FlopCounter()), config)
         xs.append(x)
         ys.append(y)
     cfg = dataclasses.replace(config, meta_batch=EPISODES, n_way=5, k_shot=1, val_per_class=15)
@@ -90,8 +92,8 @@ def test_meta_training_beats_untrained_leo_on_held_out_classes(stream_data):
                        states[-1]["heads"][stream.entries[0].task.key]["w"])
     # the task just trained is predicted with its inner-loop classifier, well above chance (0.1)
     last = stream.entries[META_TASKS - 1].task
-    batches, usage = learner.predict(PredictEvent(2 * META_TASKS - 1, last), states[-1],
-                                     _ctx(data, 2 * META_TASKS - 1, flops))
+    event = PredictEvent(2 * META_TASKS - 1, last)
+    batches, usage = learner.predict(event, states[-1], _ctx(data, event, flops))
     scores = np.concatenate([b.scores for b in batches])
     labels = data.split(last.key, "dev_test").labels
     accuracy = float((scores.argmax(1) == labels).mean())
@@ -111,7 +113,7 @@ def test_relation_network_cost_is_capped_for_many_classes():
         learner = leo.LeoLearner(config)
         net = leo.LeoNet(32, 8)
         gen = torch.Generator().manual_seed(0)
-        w, trained, flops[cap], info = learner._solve(net, x, y, 80, False, gen, _ctx(None, 0, FlopCounter()))
+        w, trained, flops[cap], info = learner._solve(net, x, y, 80, False, gen, _ctx(None, TrainEvent(0, None), FlopCounter()))
         assert w.shape == (80, 32) and bool(trained.all()) and info["solved_classes"] == 80
     # 80 classes x 5 shots = 400 codes: all pairs (160k) vs 16 partners each (6.4k)
     assert flops[16] < flops[10_000] / 4
@@ -124,6 +126,6 @@ def test_multi_label_task_is_solved_per_label():
     y[:, 3] = 0.0  # a label never positive: masked out
     learner = leo.LeoLearner(leo.LeoConfig(latent=8))
     w, trained, flops, info = learner._solve(leo.LeoNet(16, 8), x, y, 4, True, torch.Generator().manual_seed(0),
-                                             _ctx(None, 0, FlopCounter()))
+                                             _ctx(None, TrainEvent(0, None), FlopCounter()))
     assert trained.tolist() == [True, True, True, False] and flops > 0
     assert torch.equal(w[3], torch.zeros(16)) and info["inner_loss_after_latent"] < info["inner_loss_before"]

@@ -66,12 +66,13 @@ def test_prepare_errors(env, capsys):
     assert "did you mean usps" in capsys.readouterr().err
     assert run("data", "prepare", "usps", "--data-dir", str(data_dir)) == 2
     assert "nevis-bench data prepare usps --from DIR" in capsys.readouterr().err
-    assert run("data", "prepare", "usps", "--from", str(originals), "--data-dir", str(data_dir)) == 1
+    assert run("data", "prepare", "usps", "--from", str(originals), "--data-dir", str(data_dir)) == 2
     assert "usps.bz2" in capsys.readouterr().err
     assert run("data", "prepare", "usps", "--stream", "nevis-tiny", "--data-dir", str(data_dir)) == 2
     assert run("data", "prepare", "mnist", "--data-dir", str(data_dir)) == 2
     assert "nevis-bench data prepare mnist --download" in capsys.readouterr().err
-    assert run("data", "verify", "usps", "--data-dir", str(data_dir)) == 1
+    assert run("data", "verify", "usps", "--data-dir", str(data_dir)) == 2
+    assert "nothing to verify for usps" in capsys.readouterr().err
 
 
 def test_prepare_a_stream_does_what_it_can(env, capsys):

@@ -343,5 +343,7 @@ def test_tfds_availability_reads_the_disk_only(tmp_path, monkeypatch):
 def test_prepared_availability(tmp_path):
     source = PreparedSource("coil20", "coil20", data_dir=str(tmp_path))
     availability = source.availability()
-    assert not availability.available and "no converter for 'coil20'" in availability.how_to_get
+    assert not availability.available and "nevis-bench data prepare coil20 --from DIR" in availability.how_to_get
+    unknown = PreparedSource("no_such_handler", "coil20", data_dir=str(tmp_path)).availability()
+    assert not unknown.available and "no converter for 'no_such_handler'" in unknown.how_to_get
     assert source.fingerprint(32) != PreparedSource("coil20", "coil20", data_dir=str(tmp_path)).fingerprint(64)

@@ -19,7 +19,7 @@ from nevis_bench import cli
 from nevis_bench.records.reader import (
     RecordError, SchemaVersionError, find_runs, read_events, read_run, summarize_events,
 )
-from nevis_bench.reports import cli as reports_cli
+from nevis_bench.cli import reports as reports_cli
 from nevis_bench.reports.tables import pareto_front
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -415,9 +415,9 @@ def test_report_reports_bad_record_with_exit_code(tmp_path, capsys):
     lines = (run_dir / "events.jsonl").read_text().splitlines()
     lines[1] = "{not json"
     (run_dir / "events.jsonl").write_text("\n".join(lines) + "\n")
-    args = _parse(["report", str(run_dir), "--output", str(tmp_path / "out")])
-    assert args.func(args) == 1
-    assert f"{run_dir / 'events.jsonl'}:2: malformed line" in capsys.readouterr().err
+    assert cli.main(["report", str(run_dir), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run_dir / 'events.jsonl'}:2: malformed line") and err.count("\n") == 1
 
 
 def test_subcommands_are_registered():

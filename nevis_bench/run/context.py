@@ -183,3 +183,13 @@ class LearnerContext:
 
     def progress_bar(self, total: int, desc: str, initial: int = 0):
         return tqdm(total=total, initial=initial, desc=desc, leave=False, disable=not self.progress, unit="step")
+
+
+def event_context(stream_data: StreamData, event: Event, **options: Any) -> LearnerContext:
+    """A context for calling a learner on ``event`` directly (tests, notebooks): the event-scoped data
+    view of ``stream_data`` and a fresh FLOP counter unless ``flops=`` is given; ``options`` are other
+    :class:`LearnerContext` fields."""
+    options.setdefault("device", torch.device("cpu"))
+    options.setdefault("seed", 0)
+    options.setdefault("flops", FlopCounter())
+    return LearnerContext(data=EventData(stream_data, event), event_index=event.index, **options)
