@@ -70,7 +70,7 @@ Event = TrainEvent | PredictEvent
 
 @dataclass
 class ResourceUsage:
-    """Compute spent by one learner call, split by phase (DESIGN.md, "Compute accounting").
+    """Compute spent by one learner call, split by phase (``docs/design.md``, "Compute accounting").
 
     FLOPs use 1 multiply-accumulate = 2 FLOPs. ``flops_train`` covers every optimisation step and any
     forward pass that training needs (validation on dev, frozen-encoder features, teachers, replay);

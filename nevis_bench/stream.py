@@ -34,6 +34,8 @@ class Stream:
     # The stop year this stream is meant to run with when the user gives none (None: the protocol's
     # default, 2020 in development and 2022 in the final protocol). Ablation streams set 2022.
     default_stop_year: int | None = None
+    # Entries left out because their data is missing (``skip_missing``), as "<year> <task key>".
+    skipped: list[str] = field(default_factory=list)
 
     def entries_before(self, stop_year: int) -> list[StreamEntry]:
         return [e for e in self.entries if e.year < stop_year]

@@ -1,6 +1,6 @@
 """The NEVIS'22 streams on real data: TFDS datasets and datasets prepared from their original archives.
 
-Registered streams (the reference's variants and ablations, ``nevis_reference.md`` section 1.2):
+Registered streams (the reference's variants and ablations in ``dm_nevis/streams/nevis_stream.py``):
 
 =========================== ===============================================================================
 ``nevis-full``              FULL: 106 entries 1992-2021 (92 before 2020), 9 repeats keep their task key
@@ -169,24 +169,36 @@ def nevis_stream(
     download=False,
     shuffle: str = "none",
     shuffle_seed=1,
+    skip_missing=False,
     default_stop_year: int | None = None,
 ) -> Stream:
-    """A stream over ``order`` ((year, catalog key) pairs) with TFDS / prepared sources."""
+    """A stream over ``order`` ((year, catalog key) pairs) with TFDS / prepared sources.
+
+    ``skip_missing``: leave out the entries whose data is not available (neither prepared nor in the
+    TFDS folder), as the reference does with a warning; they are listed in ``Stream.skipped``, which
+    the run records in ``config.json`` and ``summary.json``.
+    """
     download = as_bool(download, "download")
+    skip_missing = as_bool(skip_missing, "skip_missing")
     shuffle = str(shuffle)
     order = shuffle_order(order, shuffle, as_int(shuffle_seed, "shuffle_seed"))
     data_dir = None if data_dir is None else str(data_dir)
     tfds_data_dir = None if tfds_data_dir is None else str(tfds_data_dir)
     sources: dict[str, object] = {}
-    entries = []
+    entries, skipped = [], []
     for year, key in order:
         facts = catalog.DATASETS[key]
         if key not in sources:  # a repeat shares its source (same task key, same data)
             sources[key] = source_for(facts, data_dir, tfds_data_dir, download)
+        if skip_missing and not sources[key].availability().available:
+            skipped.append(f"{year} {key}")
+            continue
         entries.append(StreamEntry(year, task_info(facts, year), sources[key]))
     if shuffle != "none":
         description += f" (shuffled {shuffle}, seed {shuffle_seed})"
-    return Stream(name, entries, description, default_stop_year=default_stop_year)
+    if skipped:
+        description += f" ({len(skipped)} of {len(order)} entries skipped: data missing)"
+    return Stream(name, entries, description, default_stop_year=default_stop_year, skipped=skipped)
 
 
 def _describe(order: Order, what: str) -> str:
@@ -203,7 +215,9 @@ OPTIONS_DOC = """
     Options (keyword arguments; ``-o stream.KEY=VALUE``): ``data_dir`` (prepared datasets and TFDS data;
     default $NEVIS_BENCH_DATA_DIR or ~/.cache/nevis-bench), ``tfds_data_dir`` (default $TFDS_DATA_DIR or
     <data_dir>/tensorflow_datasets), ``download`` (bool, default false: let TFDS download missing data),
-    ``shuffle`` (none | within-year | across-years; every task is kept), ``shuffle_seed`` (int, default 1).
+    ``shuffle`` (none | within-year | across-years; every task is kept), ``shuffle_seed`` (int, default 1),
+    ``skip_missing`` (bool, default false: run only the entries whose data is present; the skipped ones
+    are recorded, and the leaderboard keeps such a run apart from complete ones).
     """
 
 

@@ -1,7 +1,7 @@
 """The real-data NEVIS streams: golden event orders, variant counts, ablations, shuffles, availability.
 
-The expected orders are typed in from the reference task lists (shared/reference/nevis_reference.md,
-section 1.1 and 1.2), independently of streams/catalog.py. No TensorFlow here.
+The expected orders are typed in from the reference task lists (dm_nevis/streams/nevis_stream.py
+and its variants), independently of nevis_bench/data/catalog.py. No TensorFlow here.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from nevis_bench.reports.encoders import compare_encoders
 
     table = compare_encoders(
-        [e for e in args.encoders.split(",") if e], [l for l in args.learners.split(",") if l], args.stream,
+        [e for e in args.encoders.split(",") if e], [name for name in args.learner_names.split(",") if name], args.stream,
         args.output, args.runs_dir, args.data_dir or default_data_dir(), stream_options=_options(args.stream_option),
         learner_config=_options(args.override), encoder_weights=args.encoder_weights, seed=args.seed,
         progress=not args.quiet, stop_year=args.stop_year,
@@ -90,7 +90,7 @@ def add_subcommands(subparsers) -> None:
 
     c = subparsers.add_parser("compare-encoders", help="run encoder x learner pairs; table + figure")
     c.add_argument("--encoders", required=True, help="comma-separated encoder names (file:PATH allowed)")
-    c.add_argument("--learners", required=True, help="comma-separated learners that take an `encoder` setting")
+    c.add_argument("--learners", dest="learner_names", required=True, help="comma-separated learners that take an `encoder` setting")
     c.add_argument("--stream", required=True)
     c.add_argument("--stream-option", action="append", default=[], metavar="KEY=VALUE")
     c.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",

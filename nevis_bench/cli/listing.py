@@ -65,16 +65,16 @@ def cmd_learners_describe(args: argparse.Namespace) -> int:
 
 
 def add_subcommands(subparsers) -> None:
-    streams = subparsers.add_parser("streams", help="list or describe streams")
-    streams_sub = streams.add_subparsers(dest="action", required=True)
+    streams_parser = subparsers.add_parser("streams", help="list or describe streams")
+    streams_sub = streams_parser.add_subparsers(dest="action", required=True)
     streams_sub.add_parser("list", help="stream names and summaries").set_defaults(func=cmd_streams_list)
     describe = streams_sub.add_parser("describe", help="the tasks of one stream")
     describe.add_argument("name")
     describe.set_defaults(func=cmd_streams_describe)
 
-    learners = subparsers.add_parser("learners", help="list or describe learners")
-    learners.add_argument("--learner-module", help="also load a learner defined in this file")
-    learners_sub = learners.add_subparsers(dest="action", required=True)
+    learners_parser = subparsers.add_parser("learners", help="list or describe learners")
+    learners_parser.add_argument("--learner-module", help="also load a learner defined in this file")
+    learners_sub = learners_parser.add_subparsers(dest="action", required=True)
     learners_sub.add_parser("list", help="learner names and summaries").set_defaults(func=cmd_learners_list)
     describe = learners_sub.add_parser("describe", help="a learner's documentation and hyperparameters")
     describe.add_argument("name")

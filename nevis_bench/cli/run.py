@@ -70,6 +70,10 @@ def run_values(args: argparse.Namespace) -> dict:
 
 def _execute(run_dir, evaluator) -> int:
     print(f"run directory: {run_dir.path}", file=sys.stderr)
+    skipped = evaluator.stream.skipped
+    if skipped:
+        print(f"warning: skipping {len(skipped)} stream entries whose data is missing (skip_missing): "
+              f"{', '.join(skipped)}", file=sys.stderr)
     status = evaluator.run()
     print(summary_table(run_dir.path))
     if status == "interrupted":
@@ -151,6 +155,8 @@ def summary_table(run_dir) -> str:
             f"forgetting {final['average_forgetting'] if final['average_forgetting'] is None else round(final['average_forgetting'], 4)}, "
             f"backward transfer {final['backward_transfer'] if final['backward_transfer'] is None else round(final['backward_transfer'], 4)}"
         )
+    if summary.get("skipped"):
+        lines.append(f"skipped entries:     {len(summary['skipped'])} (data missing): {', '.join(summary['skipped'])}")
     if summary.get("error_message"):
         lines.append(f"error:               {summary['error_message']}")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The framework-neutral task cache (DESIGN.md, "Task cache").
+"""The framework-neutral task cache (``docs/design.md``, "Data flow").
 
 Every source (synthetic, TFDS, prepared) is materialised once into
 

@@ -1,7 +1,7 @@
 """The NEVIS'22 datasets and stream orders, as facts about the reference.
 
-Orders and years follow ``NEVIS_STREAM_PER_YEAR`` of the reference (``dm_nevis/streams/nevis_stream.py``,
-see ``shared/reference/nevis_reference.md`` section 1). Per dataset we record the source, the task kind,
+Orders and years follow ``NEVIS_STREAM_PER_YEAR`` of the reference (``dm_nevis/streams/nevis_stream.py``).
+Per dataset we record the source, the task kind,
 the class count (the reference's where it states one), whether images are grey or colour, the image
 type (the reference's ``image_type`` metadata; we add ``satellite`` and ``shape``), and an approximate
 total number of examples. Sizes are approximate published figures; they set the relative sizes of the

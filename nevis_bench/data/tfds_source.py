@@ -1,6 +1,6 @@
 """TFDS sources: the 22 TensorFlow Datasets of the NEVIS'22 streams, with the reference's split rules.
 
-Rules (``shared/reference/nevis_reference.md`` section 1.5); every slice is contiguous, in TFDS order
+Rules (the reference's TFDS split rules in ``dm_nevis/datasets_storage``); every slice is contiguous, in TFDS order
 (files read in order, no shuffling), so ``a..b`` below is ``split[a:b]``:
 
 * ``train_test`` (mnist, cifar10, cifar100, caltech101, caltech_birds2011, emnist/balanced,
@@ -33,7 +33,7 @@ TensorFlow; TensorFlow and tensorflow_datasets are imported only inside the func
 prepare TFDS data. When :meth:`TfdsSource.build` is called in a process that has imported torch but not
 TensorFlow (a training process building its task cache on first use), the reading runs in a child
 process (``python -m nevis_bench.data.tfds_source``) so that TensorFlow never enters the training
-process (TF next to a CUDA build of torch crashes; see DESIGN.md); ``NEVIS_BENCH_TFDS_IN_PROCESS=1``
+process (TF next to a CUDA build of torch crashes; see ``docs/design.md``); ``NEVIS_BENCH_TFDS_IN_PROCESS=1``
 turns that off. ``nevis-bench data prepare`` builds task caches in-process. Example ids are ``<tfds builder>:<tfds split>:<index>``.
 
 The TFDS data folder is, in order: the ``tfds_data_dir`` given to the source, ``$TFDS_DATA_DIR``,

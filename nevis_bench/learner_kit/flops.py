@@ -1,4 +1,4 @@
-"""FLOP counting (DESIGN.md, "Compute accounting").
+"""FLOP counting (``docs/design.md``, "Compute accounting").
 
 Counts come from ``torch.utils.flop_counter.FlopCounterMode`` (1 multiply-accumulate = 2 FLOPs).
 Counting runs once per (module architecture, input shape, phase) on a copy of the module moved to

@@ -1,4 +1,4 @@
-"""Backbones and heads used by the baseline learners.
+"""Backbones and heads that the baseline learners build on.
 
 Every backbone maps a float image batch ``(B, 3, S, S)`` in [-1, 1] to features ``(B, feature_dim)``.
 

@@ -1,4 +1,4 @@
-"""The reference's fine-tuning recipe, shared by the baseline learners.
+"""The reference's fine-tuning recipe, shared by every baseline learner.
 
 SGD with Nesterov momentum 0.9 and weight decay 1e-4 (on weights, not on biases and batch-norm
 parameters, as the reference's JAX learners), linear warm-up to the peak learning rate then cosine

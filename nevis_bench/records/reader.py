@@ -1,6 +1,6 @@
 """Reading run records: ``config.json``, ``events.jsonl`` (schema version 1) and ``summary.json``.
 
-``events.jsonl`` is the source of truth (DESIGN.md, "events.jsonl"); ``summary.json`` gives a run's
+``events.jsonl`` is the source of truth (``docs/design.md``, "Records"); ``summary.json`` gives a run's
 status and metadata, and a run without one is unfinished. Every malformed record is a
 :class:`RecordError` naming the file and line. A run being written may end in a half-written line:
 :func:`read_events` can skip a truncated *last* line (one without its newline) and nothing else.
@@ -13,6 +13,7 @@ add the per-step views that reports plot.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -247,7 +248,14 @@ class Run:
 
     @property
     def stream(self) -> str:
-        return str(self.config["stream"])
+        """The stream's name; a run that skipped entries whose data was missing is marked, so that it is
+        never grouped with complete runs of the stream."""
+        skipped = sorted(self.config.get("skipped_entries") or [])
+        name = str(self.config["stream"])
+        if not skipped:
+            return name
+        digest = hashlib.sha256("\n".join(skipped).encode()).hexdigest()[:6]
+        return f"{name} (skipped {len(skipped)}, {digest})"
 
     @property
     def seed(self) -> int:

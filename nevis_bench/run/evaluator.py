@@ -164,7 +164,7 @@ class Evaluator:
             predict_split=config.predict_split,
             stop_year=config.effective_stop_year,
             num_events_planned=len(self.events),
-            skipped=list(getattr(self.stream, "skipped", [])),
+            skipped=list(self.stream.skipped),
             **metrics.summarize(self.records),
         )
 

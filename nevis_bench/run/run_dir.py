@@ -87,7 +87,7 @@ def _summary_writer(folder: pathlib.Path):
 
     ``torch.utils.tensorboard`` goes through ``tensorboard.compat.tf``, which imports TensorFlow when it
     is installed (it is: TFDS needs it), costing seconds and memory and, with a CUDA torch, crashing
-    (DESIGN.md). TensorBoard uses its bundled stub instead when ``tensorboard.compat.notf`` exists,
+    (``docs/design.md``, "Data flow"). TensorBoard uses its bundled stub instead when ``tensorboard.compat.notf`` exists,
     the switch its TensorFlow-free build ships; we register an empty module under that name.
     """
     import sys

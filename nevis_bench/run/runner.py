@@ -127,6 +127,7 @@ def start(values: dict, stop: StopControl | None = None, learner: Learner | None
         "predict_split": config.predict_split,
         "stop_year": config.effective_stop_year,
         "learner_module": str(pathlib.Path(config.learner_module).resolve()) if config.learner_module else None,
+        **({"skipped_entries": list(prepared.stream.skipped)} if prepared.stream.skipped else {}),
         "versions": versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     })

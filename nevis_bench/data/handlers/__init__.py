@@ -8,7 +8,7 @@ A handler's ``convert(ctx)`` receives a :class:`HandlerContext` that finds the o
 directory given with ``nevis-bench data prepare NAME --from DIR`` (or in ``DIR/NAME/``) and decodes
 images, and returns a :class:`HandlerOutput`: an iterable of :class:`Example` (split, stable id,
 PIL image, label) in a deterministic order, plus the class names. Split rules follow the reference
-(``shared/reference/nevis_reference.md`` section 1.5); each handler's docstring states its rule and
+(the reference's ``dm_nevis/datasets_storage/handlers``); each handler's docstring states its rule and
 every deliberate deviation.
 
 Corrupt images: by default a file that does not decode stops the conversion with
@@ -119,7 +119,7 @@ class HandlerContext:
 @dataclass(frozen=True)
 class Handler:
     name: str  # reference handler name; the prepared folder name
-    dataset_key: str  # key in nevis_bench.streams.catalog.DATASETS
+    dataset_key: str  # key in nevis_bench.data.catalog.DATASETS
     artefacts: tuple[Artefact, ...]
     convert: Callable[[HandlerContext], HandlerOutput]
     split_rule: str  # one line, recorded in metadata.json
