@@ -28,6 +28,8 @@ def features(images: np.ndarray) -> torch.Tensor:
 
 
 class PixelSoftmax:
+    checkpoints_within_event = False  # a 200-step loop: nothing to resume inside an event
+
     def __init__(self, config: PixelSoftmaxConfig):
         self.config = config
 

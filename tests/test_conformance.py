@@ -77,3 +77,18 @@ def test_check_learner_reports_every_failing_check_not_just_the_first(tmp_path, 
     message = str(error.value)
     assert "failed 2 check(s)" in message
     assert "reports_flops:" in message and "resume_mid_event:" in message and "checkpoints_within_event" in message
+
+
+def test_audit_command_measures_a_recorded_run_without_touching_it(tmp_path, data_dir, capsys):
+    from nevis_bench.cli import main
+
+    run_dir, evaluator = runner.start(run_values(tmp_path, data_dir, run_name="audited", checkpoint_every_steps=3))
+    assert evaluator.run() == "complete"
+    before = {p.name: p.read_bytes() for p in (run_dir.path / "events.jsonl", run_dir.checkpoint_path)}
+    capsys.readouterr()
+    assert main(["audit", str(run_dir.path), "--event", "0", "--event", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("event 0 (train): reported") and "ok" in out[0]
+    assert out[1].startswith("event 3 (inference): reported") and "recorded in events.jsonl" in out[1]
+    assert {p.name: p.read_bytes() for p in (run_dir.path / "events.jsonl", run_dir.checkpoint_path)} == before
+    assert main(["audit", str(run_dir.path), "--event", "99"]) == 2

@@ -84,10 +84,11 @@ def audit_run(run_dir: str, event_index: int) -> tuple[AuditResult, float]:
     """
     from nevis_bench.records.reader import read_events
     from nevis_bench.run import runner
+    from nevis_bench.run.config import ConfigError
 
     records = {e["event_index"]: e for e in read_events(run_dir)}
     if event_index not in records:
-        raise ValueError(f"{run_dir} has no recorded event {event_index} (it has {len(records)} events)")
+        raise ConfigError(f"{run_dir} has no recorded event {event_index}; it has events 0 to {len(records) - 1}")
     _, evaluator = runner.reopen(run_dir, progress=False)
     evaluator.sinks = []
     (result,) = audit_events(evaluator, [event_index])
