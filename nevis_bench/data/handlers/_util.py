@@ -1,4 +1,5 @@
-"""Helpers the handlers share: the reference's random split draws, archive iteration, de-duplication."""
+"""Helpers the handlers share: the reference's random split draws, archive iteration, de-duplication,
+and :func:`labelled_examples`, the common "label the members of an archive, draw their splits" loop."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import pathlib
 import re
 import tarfile
 import zipfile
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from nevis_bench.data.handlers import Example, HandlerContext
 
 # Split fractions in the order the reference draws them: sorted by its split names
 # ("dev" < "dev-test" < "test" < "train"); the draw is np.random.RandomState(0).multinomial per example.
@@ -94,6 +98,58 @@ def parent_name(path: str) -> str:
     """The name of the folder that holds ``path`` (``a/b/c.png`` -> ``b``)."""
     parts = path.rstrip("/").split("/")
     return parts[-2] if len(parts) >= 2 else ""
+
+
+def labelled_examples(
+    ctx: "HandlerContext",
+    archives: Sequence[pathlib.Path],
+    label_of: Callable[[str], object],
+    split: "CategoricalSplitter | str | None" = None,
+    *,
+    mode: str | None = None,
+    crop: "Callable[[Image.Image, str], Image.Image] | None" = None,
+    dedup_notes: dict | None = None,
+) -> Iterator["Example"]:
+    """Examples of the members of ``archives`` (in turn) whose ``label_of(member)`` is not None.
+
+    Members: a ``.zip`` in sorted name order (:func:`zip_names`; ``label_of`` is called once per
+    member, for all of them, when the archive is opened, before any is decoded), any other archive
+    as a tar in archive order (:func:`iter_tar`). Each is decoded with ``ctx.decoded`` (id
+    ``<archive name>:<member>``), converted to ``mode`` if given, and, when ``dedup_notes`` is given,
+    dropped if an earlier example had the same pixels and label (:class:`Deduplicator`; the count is
+    stored as ``dedup_notes["duplicates_removed"]`` once all are read). A kept example's split is
+    ``split`` if it is a split name, else the next draw of ``split`` (a :class:`CategoricalSplitter`,
+    which callers may share between calls; by default a new ``CategoricalSplitter(ALL_DATA)``).
+    ``crop(image, split)``, if given, replaces the image once its split is known.
+    """
+    from nevis_bench.data.handlers import Example
+
+    splitter = CategoricalSplitter(ALL_DATA) if split is None else split
+    dedup = Deduplicator() if dedup_notes is not None else None
+    for archive in archives:
+        for name, example_id, image, label in _labelled_members(ctx, archive, label_of):
+            if mode is not None:
+                image = image.convert(mode)
+            if dedup is not None and not dedup.is_new(image, label):
+                continue
+            chosen = splitter if isinstance(splitter, str) else splitter.next()
+            yield Example(chosen, example_id, crop(image, chosen) if crop else image, label)
+    if dedup is not None:
+        dedup_notes["duplicates_removed"] = dedup.removed
+
+
+def _labelled_members(ctx: "HandlerContext", archive: pathlib.Path, label_of: Callable[[str], object]):
+    """``(member, example id, image, label)`` of the labelled members of one archive (see :func:`labelled_examples`)."""
+    if archive.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            labelled = [(name, label_of(name)) for name in zip_names(zf)]
+            members = ((name, zf.read(name)) for name, label in labelled if label is not None)
+            labels = dict(labelled)
+            for name, example_id, image in ctx.decoded(members, archive.name):
+                yield name, example_id, image, labels[name]
+    else:
+        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: label_of(n) is not None), archive.name):
+            yield name, example_id, image, label_of(name)
 
 
 # ---- random crops of texture images (the reference's intended, never applied, "random_crop") --------

@@ -13,10 +13,9 @@ Note: the reference converted the grey images to RGB; the catalogue stores them 
 from __future__ import annotations
 
 import re
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples
 
 MEMBER = re.compile(r"coil-20-proc/obj(\d+)__\d+\.png")
 NUM_OBJECTS = 20
@@ -30,16 +29,8 @@ def label_of(member: str) -> int | None:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file("coil-20-proc.zip")
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            members = ((n, zf.read(n)) for n in zip_names(zf) if label_of(n) is not None)
-            for name, example_id, image in ctx.decoded(members, archive.name):
-                yield Example(splitter.next(), example_id, image, label_of(name))
-
-    return HandlerOutput(examples(), [f"obj{k}" for k in range(1, NUM_OBJECTS + 1)])
+    examples = labelled_examples(ctx, [ctx.file("coil-20-proc.zip")], label_of)
+    return HandlerOutput(examples, [f"obj{k}" for k in range(1, NUM_OBJECTS + 1)])
 
 
 HANDLER = Handler(

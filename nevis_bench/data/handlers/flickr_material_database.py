@@ -16,10 +16,9 @@ reference stopped on them).
 from __future__ import annotations
 
 import re
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples, parent_name
 
 CLASS_NAMES = ["fabric", "foliage", "glass", "leather", "metal", "paper", "plastic", "stone", "water", "wood"]
 IGNORED_FILES = re.compile(r"\.asv$|\.m$|\.db$")
@@ -32,16 +31,7 @@ def label_of(member: str) -> int | None:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file("FMD.zip")
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            members = ((n, zf.read(n)) for n in zip_names(zf) if label_of(n) is not None)
-            for name, example_id, image in ctx.decoded(members, archive.name):
-                yield Example(splitter.next(), example_id, image, label_of(name))
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    return HandlerOutput(labelled_examples(ctx, [ctx.file("FMD.zip")], label_of), list(CLASS_NAMES))
 
 
 HANDLER = Handler(

@@ -13,8 +13,8 @@ label files by file name, so the training images whose names also occur in the t
 
 from __future__ import annotations
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, Deduplicator, iter_tar, parent_name
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import iter_tar, labelled_examples, parent_name
 
 LABEL_FILES = {"mnist_m_train": "mnist_m/mnist_m_train_labels.txt", "mnist_m_test": "mnist_m/mnist_m_test_labels.txt"}
 
@@ -38,21 +38,12 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     if missing:
         raise HandlerError(f"mnist_m: {archive} lacks {missing}")
     labels = {folder: parse_labels(texts[f].decode("utf-8"), f) for folder, f in LABEL_FILES.items()}
-    dedup = Deduplicator()
-    notes: dict = {}
+    notes: dict = {}  # duplicates_removed, once the examples are read
 
     def label_of(name: str) -> int | None:
         return labels.get(parent_name(name), {}).get(name.rsplit("/", 1)[-1])
 
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: label_of(n) is not None), archive.name):
-            label = label_of(name)
-            if dedup.is_new(image, label):
-                yield Example(splitter.next(), example_id, image, label)
-        notes["duplicates_removed"] = dedup.removed
-
-    return HandlerOutput(examples(), [str(d) for d in range(10)], notes)
+    return HandlerOutput(labelled_examples(ctx, [archive], label_of, dedup_notes=notes), [str(d) for d in range(10)], notes)
 
 
 HANDLER = Handler(

@@ -14,10 +14,8 @@ images.
 
 from __future__ import annotations
 
-import zipfile
-
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, Deduplicator, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples, parent_name
 
 CLASS_NAMES = list("ABCDEFGHIJ")
 ROOT = "notMNIST_small/notMNIST_small/"
@@ -35,20 +33,9 @@ def label_of(name: str) -> int | None:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file("notmnist.zip")
-    notes: dict = {}
-
-    def examples():
-        splitter, dedup = CategoricalSplitter(ALL_DATA), Deduplicator()
-        with zipfile.ZipFile(archive) as zf:
-            names = [n for n in zip_names(zf) if label_of(n) is not None]
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                image, label = image.convert("L"), label_of(name)
-                if dedup.is_new(image, label):
-                    yield Example(splitter.next(), example_id, image, label)
-        notes["duplicates_removed"] = dedup.removed
-
-    return HandlerOutput(examples(), list(CLASS_NAMES), notes)
+    notes: dict = {}  # duplicates_removed, once the examples are read
+    examples = labelled_examples(ctx, [ctx.file("notmnist.zip")], label_of, mode="L", dedup_notes=notes)
+    return HandlerOutput(examples, list(CLASS_NAMES), notes)
 
 
 HANDLER = Handler(

@@ -9,10 +9,8 @@ images.
 
 from __future__ import annotations
 
-import zipfile
-
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples, parent_name
 
 CLASS_NAMES = [
     "PARoffice", "kitchen", "MITinsidecity", "MITforest", "MITcoast", "MITstreet", "store", "industrial",
@@ -21,16 +19,10 @@ CLASS_NAMES = [
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file("scene_categories*.zip")
+    def label_of(name: str) -> int | None:
+        return CLASS_NAMES.index(parent_name(name)) if parent_name(name) in CLASS_NAMES else None
 
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            members = ((n, zf.read(n)) for n in zip_names(zf) if parent_name(n) in CLASS_NAMES)
-            for name, example_id, image in ctx.decoded(members, archive.name):
-                yield Example(splitter.next(), example_id, image, CLASS_NAMES.index(parent_name(name)))
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    return HandlerOutput(labelled_examples(ctx, [ctx.file("scene_categories*.zip")], label_of), list(CLASS_NAMES))
 
 
 HANDLER = Handler(

@@ -15,10 +15,9 @@ stopped with a KeyError on them).
 from __future__ import annotations
 
 import posixpath
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples
 
 CLASS_NAMES = ["highway", "street", "tallbuilding", "forest", "insidecity", "opencountry", "mountain", "coast"]
 ARCHIVE = "spatial_envelope_256x256_static_8outdoorcategories.zip"
@@ -30,16 +29,7 @@ def label_of(member: str) -> int | None:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file(ARCHIVE)
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            members = ((n, zf.read(n)) for n in zip_names(zf) if label_of(n) is not None)
-            for name, example_id, image in ctx.decoded(members, archive.name):
-                yield Example(splitter.next(), example_id, image, label_of(name))
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    return HandlerOutput(labelled_examples(ctx, [ctx.file(ARCHIVE)], label_of), list(CLASS_NAMES))
 
 
 HANDLER = Handler(

@@ -18,8 +18,8 @@ import io
 import numpy as np
 import scipy.io
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import iter_tar, labelled_examples
 
 NUM_CLASSES = 102
 LABELS = "SUNAttributeDB/attributeLabels_continuous.mat"
@@ -52,14 +52,7 @@ def read_attributes(ctx: HandlerContext) -> tuple[dict[str, list[int]], list[str
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
     labels, classes = read_attributes(ctx)
-    archive = ctx.file("SUNAttributeDB_Images.tar.gz")
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: n in labels), archive.name):
-            yield Example(splitter.next(), example_id, image, labels[name])
-
-    return HandlerOutput(examples(), classes)
+    return HandlerOutput(labelled_examples(ctx, [ctx.file("SUNAttributeDB_Images.tar.gz")], labels.get), classes)
 
 
 _BASE = "https://cs.brown.edu/~gmpatter/Attributes/"

@@ -12,8 +12,8 @@ contain cars) and labelled them "neg" because their path lacks "pos"; we do not 
 
 from __future__ import annotations
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples
 
 CLASS_NAMES = ["neg", "pos"]
 
@@ -31,14 +31,7 @@ def _label(name: str) -> int | None:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file("uiuc.tar.gz")
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: _label(n) is not None), archive.name):
-            yield Example(splitter.next(), example_id, image, _label(name))
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    return HandlerOutput(labelled_examples(ctx, [ctx.file("uiuc.tar.gz")], _label), list(CLASS_NAMES))
 
 
 HANDLER = Handler(

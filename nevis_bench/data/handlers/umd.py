@@ -13,10 +13,8 @@ The reference stopped on a file outside a numbered folder; we skip such files.
 
 from __future__ import annotations
 
-import zipfile
-
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples, parent_name
 
 NUM_CLASSES = 25
 ARCHIVES = ("textures-1.zip", "textures-2.zip")
@@ -32,17 +30,8 @@ def label_of(name: str) -> int | None:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archives = [ctx.file(name) for name in ARCHIVES]
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        for archive in archives:
-            with zipfile.ZipFile(archive) as zf:
-                members = ((n, zf.read(n)) for n in zip_names(zf) if label_of(n) is not None)
-                for name, example_id, image in ctx.decoded(members, archive.name):
-                    yield Example(splitter.next(), example_id, image, label_of(name))
-
-    return HandlerOutput(examples(), [str(n) for n in range(1, NUM_CLASSES + 1)])
+    examples = labelled_examples(ctx, [ctx.file(name) for name in ARCHIVES], label_of)
+    return HandlerOutput(examples, [str(n) for n in range(1, NUM_CLASSES + 1)])
 
 
 _BASE = "http://users.umiacs.umd.edu/~fer/High-resolution-data-base/"

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import posixpath
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples
 
 CLASS_NAMES = ["1s", "1r", "1n", "1i", "1d", "1e", "1q", "1c", "1k", "1l", "1h", "1o", "1a", "1b", "1t", "1m", "1g", "1f", "1p", "1j"]
 
@@ -26,14 +26,7 @@ def label_of(member: str) -> int | None:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file("face.tar.gz")
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: label_of(n) is not None), archive.name):
-            yield Example(splitter.next(), example_id, image, label_of(name))
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    return HandlerOutput(labelled_examples(ctx, [ctx.file("face.tar.gz")], label_of), list(CLASS_NAMES))
 
 
 HANDLER = Handler(
