@@ -10,8 +10,8 @@ from nevis_bench.run.checkpoint import load as load_checkpoint
 from nevis_bench.run.checkpoint import round_trip
 from nevis_bench.run.context import EventData, LearnerContext
 from nevis_bench.learner_kit.flops import FlopCounter
-from nevis_bench.learners import curl
-from nevis_bench.learners.curl import CurlNet
+from nevis_bench.learners._curl_core import CurlConfig, CurlNet, expand
+from nevis_bench.learners.curl import CurlLearner
 from nevis_bench.protocol import PredictEvent, TrainEvent
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
@@ -101,7 +101,7 @@ def split_data(tmp_path_factory):
 
 
 def _unsupervised_run(stream, data, order, **overrides):
-    learner, flops = curl.CurlLearner(curl.CurlConfig(**{**UNSUP, **overrides})), FlopCounter()
+    learner, flops = CurlLearner(CurlConfig(**{**UNSUP, **overrides})), FlopCounter()
     state, usages, active = learner.init(), [], []
     for i, t in enumerate(order):
         event = TrainEvent(2 * i, stream.entries[t].task)
@@ -142,17 +142,17 @@ def test_unsupervised_curl_expands_on_new_classes_and_reads_out_labels(split_dat
     # expansion, reads out a single label: exactly chance, 1/12, on these balanced splits)
     assert accuracy >= 2.0 / 12
     # every FLOP is charged as train FLOPs, expansions included
-    cfg = curl.CurlConfig(**UNSUP)
+    cfg = CurlConfig(**UNSUP)
     for usage in usages:
         info = usage.info
         parts = ("encode", "steps", "replay", "expansion", "readout", "priors")
         assert usage.flops_train == pytest.approx(sum(info[f"flops_{p}"] for p in parts))
         assert info["flops_expansion"] == sum(e["flops"] for e in info["expansion_log"])
         for e in info["expansion_log"]:  # measured independently: the copy, 10 passes, the prior update
-            net = curl.CurlNet(state["feature_dim"], cfg.hidden, cfg.latent, cfg.max_components)
+            net = CurlNet(state["feature_dim"], cfg.hidden, cfg.latent, cfg.max_components)
             buffer = torch.randn(e["buffer"], state["feature_dim"])
             with FlopCounterMode(display=False) as counter:
-                curl.expand(net, buffer, 1, cfg, 1.0, torch.Generator().manual_seed(0))
+                expand(net, buffer, 1, cfg, 1.0, torch.Generator().manual_seed(0))
             assert e["flops"] == counter.get_total_flops() > 0
     assert sum(u.info["expansions"] for u in usages) == state["expansions"] == active[-1] - 1
     # the state (expanded components, readout, running ELBO statistics) is plain data and round-trips
