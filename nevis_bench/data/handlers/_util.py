@@ -9,7 +9,7 @@ import pathlib
 import re
 import tarfile
 import zipfile
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
@@ -102,7 +102,7 @@ def parent_name(path: str) -> str:
 
 def labelled_examples(
     ctx: "HandlerContext",
-    archives: Sequence[pathlib.Path],
+    archives: Iterable[pathlib.Path],
     label_of: Callable[[str], object],
     split: "CategoricalSplitter | str | None" = None,
     *,
@@ -136,6 +136,27 @@ def labelled_examples(
             yield Example(chosen, example_id, crop(image, chosen) if crop else image, label)
     if dedup is not None:
         dedup_notes["duplicates_removed"] = dedup.removed
+
+
+def found_classes(archives: Sequence[pathlib.Path], class_of: Callable[[str], str | None]) -> tuple[list[str], Callable[[str], int | None]]:
+    """The class names ``class_of`` gives the members of ``archives`` (zip or tar; None for members to
+    skip), sorted, and the matching ``label_of``: a member's index in that list, or None."""
+    found: set[str] = set()
+    for archive in archives:
+        if archive.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                names = zip_names(zf)
+        else:
+            names = tar_names(archive)
+        found.update(c for c in map(class_of, names) if c is not None)
+    classes = sorted(found)
+    index = {name: i for i, name in enumerate(classes)}
+
+    def label_of(member: str) -> int | None:
+        name = class_of(member)
+        return None if name is None else index[name]
+
+    return classes, label_of
 
 
 def _labelled_members(ctx: "HandlerContext", archive: pathlib.Path, label_of: Callable[[str], object]):

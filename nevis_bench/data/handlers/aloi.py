@@ -15,8 +15,8 @@ number are skipped (the reference stopped on them).
 
 from __future__ import annotations
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, labelled_examples
 
 NUM_OBJECTS = 1000
 TRAIN_PARTS = ("col", "view")
@@ -36,9 +36,7 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     def examples():
         splitter = CategoricalSplitter(FOR_TRAIN)
         for part in TRAIN_PARTS + TEST_PARTS:
-            archive = archives[part]
-            for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: label_of(n) is not None), archive.name):
-                yield Example("test" if part in TEST_PARTS else splitter.next(), example_id, image, label_of(name))
+            yield from labelled_examples(ctx, [archives[part]], label_of, "test" if part in TEST_PARTS else splitter)
 
     return HandlerOutput(examples(), [str(k) for k in range(1, NUM_OBJECTS + 1)])
 

@@ -16,10 +16,8 @@ obtain elsewhere.
 
 from __future__ import annotations
 
-import zipfile
-
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import found_classes, labelled_examples, parent_name
 
 ARCHIVES = ("non_rigid_shape_A.zip", "non_rigid_shape_B.zip")
 
@@ -31,21 +29,8 @@ def class_of(name: str) -> str | None:
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
     archives = [ctx.file(name) for name in ARCHIVES]
-    listing = {}
-    for archive in archives:
-        with zipfile.ZipFile(archive) as zf:
-            listing[archive] = [n for n in zip_names(zf) if class_of(n)]
-    classes = sorted({class_of(n) for names in listing.values() for n in names})
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        for archive in archives:
-            with zipfile.ZipFile(archive) as zf:
-                members = ((n, zf.read(n)) for n in listing[archive])
-                for name, example_id, image in ctx.decoded(members, archive.name):
-                    yield Example(splitter.next(), example_id, image, classes.index(class_of(name)))
-
-    return HandlerOutput(examples(), classes)
+    classes, label_of = found_classes(archives, lambda name: class_of(name) or None)
+    return HandlerOutput(labelled_examples(ctx, archives, label_of), classes)
 
 
 HANDLER = Handler(

@@ -18,10 +18,9 @@ names and ``notes.class_names`` says so (the reference stopped on an assertion).
 from __future__ import annotations
 
 import re
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, labelled_examples, parent_name
 
 NUM_CLASSES = 62
 IGNORED_FILES = re.compile(r"\.csv$|\.txt$", re.IGNORECASE)
@@ -48,10 +47,7 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     def examples():
         splitter = CategoricalSplitter(FOR_TRAIN)
         for zip_name, is_test in PARTS:
-            with zipfile.ZipFile(archives[zip_name]) as zf:
-                members = ((n, zf.read(n)) for n in zip_names(zf) if label_of(n) is not None)
-                for name, example_id, image in ctx.decoded(members, zip_name):
-                    yield Example("test" if is_test else splitter.next(), example_id, image, label_of(name))
+            yield from labelled_examples(ctx, [archives[zip_name]], label_of, "test" if is_test else splitter)
 
     return HandlerOutput(examples(), names or [f"{k:05d}" for k in range(NUM_CLASSES)], notes)
 

@@ -21,8 +21,8 @@ import posixpath
 import re
 import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, labelled_examples, parent_name
 
 NUM_CLASSES = 43
 IGNORED_FILES = re.compile(r"\.csv$|\.txt$")
@@ -55,23 +55,17 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
         test_labels = parse_test_labels(zf.read(LABEL_FILE).decode("utf-8-sig"))
     train_zip, test_zip = ctx.file(TRAIN_ZIP), ctx.file(TEST_ZIP)
 
-    def test_label(member: str) -> int:
+    def test_label(member: str) -> int | None:
+        if IGNORED_FILES.search(member):
+            return None
         base = posixpath.basename(member)
         if base not in test_labels:
             raise HandlerError(f"german_tsr: test image {TEST_ZIP}:{member} has no row in {LABEL_FILE}")
         return test_labels[base]
 
     def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        with zipfile.ZipFile(train_zip) as zf:
-            members = ((n, zf.read(n)) for n in zip_names(zf) if train_label(n) is not None)
-            for name, example_id, image in ctx.decoded(members, TRAIN_ZIP):
-                yield Example(splitter.next(), example_id, image, train_label(name))
-        with zipfile.ZipFile(test_zip) as zf:
-            names = [n for n in zip_names(zf) if not IGNORED_FILES.search(n)]
-            labels = {n: test_label(n) for n in names}
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), TEST_ZIP):
-                yield Example("test", example_id, image, labels[name])
+        yield from labelled_examples(ctx, [train_zip], train_label, CategoricalSplitter(FOR_TRAIN))
+        yield from labelled_examples(ctx, [test_zip], test_label, "test")
 
     return HandlerOutput(examples(), [f"{k:05d}" for k in range(NUM_CLASSES)])
 

@@ -31,9 +31,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
 from nevis_bench.data.handlers._util import (
-    ALL_DATA, CategoricalSplitter, SplitCropper, iter_tar, tar_names, texture_crops_requested,
+    SplitCropper, found_classes, labelled_examples, texture_crops_requested,
 )
 
 CROPS_NOTE = "random 64x64 crop per image, per-split default_rng(0) in example order (NEVIS_TEXTURE_CROPS)"
@@ -51,19 +51,12 @@ def class_of(path: str) -> str | None:
 
 def convert_tar(ctx: HandlerContext, archive_name: str, crops: bool | None = None) -> HandlerOutput:
     archive = ctx.file(archive_name)
-    classes = sorted({c for c in map(class_of, tar_names(archive)) if c is not None})
+    classes, label_of = found_classes([archive], class_of)
     use_crops = texture_crops_requested(crops)
     notes = {"preprocessing": CROPS_NOTE if use_crops else "none (whole images, as the reference's effective data)"}
 
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        cropper = SplitCropper()
-        keep = lambda n: class_of(n) is not None
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=keep), archive.name):
-            split = splitter.next()
-            yield Example(split, example_id, cropper(image, split) if use_crops else image, classes.index(class_of(name)))
-
-    return HandlerOutput(examples(), classes, notes)
+    examples = labelled_examples(ctx, [archive], label_of, crop=SplitCropper() if use_crops else None)
+    return HandlerOutput(examples, classes, notes)
 
 
 def texture_handlers(name: str, archive: str, md5: str, **facts) -> tuple[Handler, Handler]:

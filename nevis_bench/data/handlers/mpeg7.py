@@ -16,10 +16,9 @@ folder entry as a class with the empty name, shifting every id by one).
 from __future__ import annotations
 
 import posixpath
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import found_classes, labelled_examples
 
 
 def class_of(member: str) -> str | None:
@@ -31,18 +30,8 @@ def class_of(member: str) -> str | None:
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
     archive = ctx.file("MPEG7dataset.zip")
-    with zipfile.ZipFile(archive) as zf:
-        names = [n for n in zip_names(zf) if class_of(n) is not None]
-    classes = sorted({class_of(n) for n in names})
-    ids = {name: i for i, name in enumerate(classes)}
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                yield Example(splitter.next(), example_id, image, ids[class_of(name)])
-
-    return HandlerOutput(examples(), classes)
+    classes, label_of = found_classes([archive], class_of)
+    return HandlerOutput(labelled_examples(ctx, [archive], label_of), classes)
 
 
 HANDLER = Handler(

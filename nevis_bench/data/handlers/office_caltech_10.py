@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import TEST_AND_DEV_TEST, TRAIN_AND_DEV_ONLY, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import TEST_AND_DEV_TEST, TRAIN_AND_DEV_ONLY, CategoricalSplitter, labelled_examples
 from nevis_bench.data.handlers.caltech256 import ARTEFACT as CALTECH_ARTEFACT
 from nevis_bench.data.handlers.caltech256 import label_of as caltech_label_of
 
@@ -46,11 +46,8 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     caltech = ctx.file(CALTECH_ARTEFACT.filename)
 
     def examples():
-        for archive, label_fn, fractions in ((office, office_label, TRAIN_AND_DEV_ONLY), (caltech, caltech_label, TEST_AND_DEV_TEST)):
-            splitter = CategoricalSplitter(fractions)
-            members = iter_tar(archive, keep=lambda n, f=label_fn: f(n) is not None)
-            for name, example_id, image in ctx.decoded(members, archive.name):
-                yield Example(splitter.next(), example_id, image, label_fn(name))
+        yield from labelled_examples(ctx, [office], office_label, CategoricalSplitter(TRAIN_AND_DEV_ONLY))
+        yield from labelled_examples(ctx, [caltech], caltech_label, CategoricalSplitter(TEST_AND_DEV_TEST))
 
     return HandlerOutput(examples(), list(CLASS_NAMES))
 

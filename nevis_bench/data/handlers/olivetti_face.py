@@ -16,10 +16,9 @@ Manual step: Kaggle needs a login, so the zip cannot be downloaded here.
 from __future__ import annotations
 
 import posixpath
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples
 
 ARCHIVE = "the-orl-database-for-training-and-testing.zip"
 NUM_SUBJECTS = 40
@@ -34,17 +33,8 @@ def label_of(member: str) -> int:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file(ARCHIVE)
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            names = zip_names(zf)
-            labels = {name: label_of(name) for name in names}
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                yield Example(splitter.next(), example_id, image, labels[name])
-
-    return HandlerOutput(examples(), [f"s{i}" for i in range(1, NUM_SUBJECTS + 1)])
+    examples = labelled_examples(ctx, [ctx.file(ARCHIVE)], label_of)  # label_of raises on a misnamed member
+    return HandlerOutput(examples, [f"s{i}" for i in range(1, NUM_SUBJECTS + 1)])
 
 
 HANDLER = Handler(

@@ -10,10 +10,8 @@ this renumbers labels only, the split of every image is the same.
 
 from __future__ import annotations
 
-import zipfile
-
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import found_classes, labelled_examples, parent_name
 
 
 def _is_image(name: str) -> bool:
@@ -22,17 +20,8 @@ def _is_image(name: str) -> bool:
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
     archive = ctx.file("sketches_png.zip")
-    with zipfile.ZipFile(archive) as zf:
-        names = [n for n in zip_names(zf) if _is_image(n)]
-    classes = sorted({parent_name(n) for n in names})
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                yield Example(splitter.next(), example_id, image, classes.index(parent_name(name)))
-
-    return HandlerOutput(examples(), classes)
+    classes, label_of = found_classes([archive], lambda name: parent_name(name) if _is_image(name) else None)
+    return HandlerOutput(labelled_examples(ctx, [archive], label_of), classes)
 
 
 HANDLER = Handler(

@@ -14,10 +14,9 @@ listing).
 from __future__ import annotations
 
 import posixpath
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples
 
 CLASS_NAMES = ["Normal", "Pneumonia"]
 FOLDERS = {"G1": 0, "G2": 1}
@@ -32,17 +31,8 @@ def label_of(name: str) -> int:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        for zip_name in ZIPS:
-            archive = ctx.file(zip_name)
-            with zipfile.ZipFile(archive) as zf:
-                names = zip_names(zf)
-                labels = {n: label_of(n) for n in names}
-                for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                    yield Example(splitter.next(), example_id, image, labels[name])
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    archives = (ctx.file(zip_name) for zip_name in ZIPS)  # each found when its turn comes
+    return HandlerOutput(labelled_examples(ctx, archives, label_of), list(CLASS_NAMES))
 
 
 _BASE = "https://github.com/hasibzunair/synthetic-covid-cxr-dataset/releases/download/v0.1/"

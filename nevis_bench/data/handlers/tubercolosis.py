@@ -12,10 +12,8 @@ Split rule (reference): no official split; categorical 0.56/0.12/0.12/0.20 (Rand
 
 from __future__ import annotations
 
-import zipfile
-
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, parent_name, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples, parent_name
 
 CLASS_NAMES = ["Normal", "Tuberculosis"]
 IGNORED_SUFFIXES = ("metadata.xlsx", "README.md.txt")
@@ -32,19 +30,13 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     archive = ctx.file("tuberculosis-tb-chest-xray-dataset.zip")
     notes = {"files_outside_class_folders": 0}
 
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            names = []
-            for name in zip_names(zf):
-                if label_of(name) is None:
-                    notes["files_outside_class_folders"] += not name.endswith(IGNORED_SUFFIXES)
-                else:
-                    names.append(name)
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                yield Example(splitter.next(), example_id, image, label_of(name))
+    def counted_label(name: str) -> int | None:  # called once per member, when the zip is opened
+        label = label_of(name)
+        if label is None:
+            notes["files_outside_class_folders"] += not name.endswith(IGNORED_SUFFIXES)
+        return label
 
-    return HandlerOutput(examples(), list(CLASS_NAMES), notes)
+    return HandlerOutput(labelled_examples(ctx, [archive], counted_label), list(CLASS_NAMES), notes)
 
 
 HANDLER = Handler(

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
 from nevis_bench.data.handlers._util import (
-    ALL_DATA, CategoricalSplitter, SplitCropper, texture_crops_requested, zip_names,
+    SplitCropper, found_classes, labelled_examples, texture_crops_requested,
 )
 from nevis_bench.data.handlers.kth_tips import CROPS_NOTE
 
@@ -38,25 +37,12 @@ def folder_of(name: str) -> str:
 
 def convert(ctx: HandlerContext, crops: bool | None = None) -> HandlerOutput:
     archives = [ctx.file(name) for name in ARCHIVES]
-    listing = {}
-    for archive in archives:
-        with zipfile.ZipFile(archive) as zf:
-            listing[archive] = [n for n in zip_names(zf) if folder_of(n)]
-    classes = sorted({folder_of(n) for names in listing.values() for n in names})
+    classes, label_of = found_classes(archives, lambda name: folder_of(name) or None)
     use_crops = texture_crops_requested(crops)
     notes = {"preprocessing": CROPS_NOTE if use_crops else "none (whole images, as the reference's effective data)"}
 
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        cropper = SplitCropper()
-        for archive in archives:
-            with zipfile.ZipFile(archive) as zf:
-                members = ((n, zf.read(n)) for n in listing[archive])
-                for name, example_id, image in ctx.decoded(members, archive.name):
-                    split = splitter.next()
-                    yield Example(split, example_id, cropper(image, split) if use_crops else image, classes.index(folder_of(name)))
-
-    return HandlerOutput(examples(), classes, notes)
+    examples = labelled_examples(ctx, archives, label_of, crop=SplitCropper() if use_crops else None)
+    return HandlerOutput(examples, classes, notes)
 
 
 _BASE = "https://web.archive.org/web/20070829035029/http://www-cvr.ai.uiuc.edu/ponce_grp/data/texture_database/"
