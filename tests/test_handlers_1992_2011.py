@@ -9,36 +9,16 @@ import zipfile
 import numpy as np
 import pytest
 
-import tests.test_nevis_handlers as base
 from tests.archives_1992_2011 import WRITERS, cmu_plan, lzw_compress, write_aberdeen, write_german_tsr, write_vistex
-from nevis_bench.data.catalog import DATASETS
+from tests.handler_checks import check_prepared, prepare
 from nevis_bench.data.handlers import HANDLERS, HandlerError
-from nevis_bench.data.prepared import PreparedSource, write_prepared
+from nevis_bench.data.prepared import write_prepared
 
 
 @pytest.mark.parametrize("name", sorted(WRITERS))
 def test_handler_converts_original_archive(name, tmp_path):
-    source_dir = tmp_path / "originals"
-    source_dir.mkdir()
-    expected = WRITERS[name](source_dir)
-    handler = HANDLERS[name]
-    facts = DATASETS[handler.dataset_key]
-    assert facts.source == f"nevis:{name}"
-    dataset = write_prepared(handler, [source_dir], tmp_path / "data", progress=False)
-
-    metadata, manifest = dataset.metadata, dataset.manifest
-    split_of = base.expected_split_of(expected)
-    labels = dict(expected.order)
-    for split in ("train", "dev", "dev_test", "test"):
-        ids = [i for i, _ in expected.order if split_of[i] == split]
-        assert manifest["splits"][split]["ids"] == ids, split
-        assert manifest["splits"][split]["labels"] == [labels[i] for i in ids], split
-    assert sum(metadata["counts"].values()) == len(expected.order) == len({i for i, _ in expected.order})
-    if expected.class_names is not None:
-        assert metadata["class_names"] == expected.class_names
-    assert metadata["channels"] == facts.channels and metadata["licence"] and dataset.verify() == []
-    splits = PreparedSource(name, facts.key, data_dir=str(tmp_path / "data")).build(8)
-    assert sum(len(s[1]) for s in splits.values()) == len(expected.order)
+    expected, dataset = prepare(WRITERS, name, tmp_path)
+    check_prepared(name, expected, dataset, tmp_path / "data")
 
 
 def test_every_handler_has_its_archive_writer_and_download_or_manual_step():

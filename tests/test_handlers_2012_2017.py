@@ -2,63 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests import handler_checks
 from tests.archives_2012_2017 import WRITERS
-from nevis_bench.data.catalog import DATASETS
 from nevis_bench.data.handlers import HANDLERS
 from nevis_bench.data.prepared import write_prepared
 
-
-def expected_splits(expected) -> dict[str, str]:
-    """Fixed splits as given; random ones by the reference's draw, one example at a time per group."""
-    states = {group: np.random.RandomState(0) for group in expected.random}
-    out = {}
-    for example_id, _ in expected.order:
-        if example_id in expected.splits:
-            out[example_id] = expected.splits[example_id]
-        else:
-            group = expected.groups[example_id]
-            fractions = expected.random[group]
-            out[example_id] = fractions[int(np.argmax(states[group].multinomial(1, [f for _, f in fractions])))][0]
-    return out
-
-
-def prepare(name, tmp_path, handler=None, data="data"):
-    """Write the archive (once per ``tmp_path``) and prepare it into ``tmp_path / data``."""
-    source = tmp_path / "originals"
-    expected = None
-    if not source.exists():
-        source.mkdir(parents=True)
-        expected = WRITERS[name](source)
-    dataset = write_prepared(handler or HANDLERS[name], [source], tmp_path / data, progress=False)
-    return expected, dataset
+prepare = functools.partial(handler_checks.prepare, WRITERS)  # (name, tmp_path, handler=None, data="data")
 
 
 @pytest.mark.parametrize("name", sorted(WRITERS))
 def test_handler_converts_publisher_archive(name, tmp_path, monkeypatch):
     monkeypatch.delenv("NEVIS_TEXTURE_CROPS", raising=False)
     expected, dataset = prepare(name, tmp_path)
-    handler = HANDLERS[name]
-    facts = DATASETS[handler.dataset_key]
-    assert facts.source == f"nevis:{name}" and dataset.ready and dataset.verify() == []
+    handler_checks.check_prepared(name, expected, dataset, tmp_path / "data")
     metadata, manifest = dataset.metadata, dataset.manifest
-    split_of = expected_splits(expected)
-    labels = dict(expected.order)
-    assert len(labels) == len(expected.order)
-    for split in ("train", "dev", "dev_test", "test"):
-        ids = [i for i, _ in expected.order if split_of[i] == split]
-        assert manifest["splits"][split]["ids"] == ids, split
-        assert manifest["splits"][split]["labels"] == [labels[i] for i in ids], split
-    assert sum(metadata["counts"].values()) == len(expected.order)
-    if expected.class_names is not None:
-        assert metadata["class_names"] == expected.class_names
-    assert metadata["dataset_key"] == facts.key and metadata["channels"] == facts.channels
-    assert metadata["counts"]["train"] > 0
     images = {i: Image.open(io.BytesIO(png)) for split in manifest["splits"] for i, png, _ in dataset.examples(split)}
     for example_id, size in getattr(expected, "sizes", {}).items():  # crops and resizes
         assert images[example_id].size == size, example_id

@@ -7,65 +7,25 @@ rule (random draws recomputed one at a time with ``np.random.RandomState(0).mult
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
 from tests import archives_2018_2021 as archives
+from tests import handler_checks
 from nevis_bench.data.catalog import DATASETS
 from nevis_bench.data.handlers import HANDLERS
 from nevis_bench.data.prepared import PreparedSource, write_prepared
 
 WRITERS = {name[len("write_"):]: getattr(archives, name) for name in dir(archives) if name.startswith("write_") and name[len("write_"):] in HANDLERS}
-
-
-def expected_split_of(expected) -> dict[str, str]:
-    """Fixed splits as given; random ones by the reference's per-example draw, one RandomState(0) per group."""
-    states = {group: np.random.RandomState(0) for group in expected.random}
-    out = {}
-    for example_id, _ in expected.order:
-        if example_id in expected.splits:
-            out[example_id] = expected.splits[example_id]
-        else:
-            fractions = expected.random[expected.groups[example_id]]
-            draw = np.argmax(states[expected.groups[example_id]].multinomial(1, [f for _, f in fractions]))
-            out[example_id] = fractions[draw][0]
-    return out
-
-
-def prepare(name, tmp_path):
-    source_dir = tmp_path / "originals"
-    source_dir.mkdir()
-    expected = WRITERS[name](source_dir)
-    dataset = write_prepared(HANDLERS[name], [source_dir], tmp_path / "data", progress=False)
-    return expected, dataset
-
-
-def normalised(label):
-    return sorted(label) if isinstance(label, (list, tuple)) else label
+prepare = functools.partial(handler_checks.prepare, WRITERS)  # (name, tmp_path) -> (expected, dataset)
 
 
 @pytest.mark.parametrize("name", sorted(WRITERS))
 def test_handler_converts_original_archive(name, tmp_path):
     expected, dataset = prepare(name, tmp_path)
-    handler = HANDLERS[name]
-    facts = DATASETS[handler.dataset_key]
-    assert facts.source == f"nevis:{name}"
-    assert dataset.ready
-    metadata, manifest = dataset.metadata, dataset.manifest
-    split_of = expected_split_of(expected)
-    labels = {i: normalised(l) for i, l in expected.order}
-    for split in ("train", "dev", "dev_test", "test"):
-        ids = [i for i, _ in expected.order if split_of[i] == split]
-        assert manifest["splits"][split]["ids"] == ids, split
-        assert manifest["splits"][split]["labels"] == [labels[i] for i in ids], split
-    assert sum(metadata["counts"].values()) == len(expected.order) == len(labels)
-    if expected.class_names is not None:
-        assert metadata["class_names"] == expected.class_names
-    assert metadata["channels"] == facts.channels and metadata["licence"] and metadata["split_rule"]
-    assert dataset.verify() == []
-    splits = PreparedSource(name, facts.key, data_dir=str(tmp_path / "data")).build(8)
-    for split, (images, split_labels, ids) in splits.items():
-        assert images.shape[1:] == (8, 8, facts.channels) and len(split_labels) == len(ids)
+    handler_checks.check_prepared(name, expected, dataset, tmp_path / "data", normalise_labels=True)
 
 
 def test_every_group_dataset_has_a_handler_and_a_test():

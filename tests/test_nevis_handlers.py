@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.handler_checks import check_prepared, prepare
 from tests.nevis_archives import WRITERS, write_sketch, write_usps
 from nevis_bench.data.handlers import HANDLERS, Artefact, CorruptImageError, Handler, HandlerError
 from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter
@@ -18,53 +19,10 @@ from nevis_bench.data.prepared import (
 from nevis_bench.data.catalog import DATASETS
 
 
-def expected_split_of(expected) -> dict[str, str]:
-    """The split of every example: fixed ones as given, random ones by the reference's draw, one at a time."""
-    states = {group: np.random.RandomState(0) for group in expected.random}
-    out = {}
-    for example_id, _ in expected.order:
-        if example_id in expected.splits:
-            out[example_id] = expected.splits[example_id]
-        else:
-            fractions = expected.random[expected.groups[example_id]]
-            draw = np.argmax(states[expected.groups[example_id]].multinomial(1, [f for _, f in fractions]))
-            out[example_id] = fractions[draw][0]
-    return out
-
-
 @pytest.mark.parametrize("name", sorted(WRITERS))
 def test_handler_converts_original_archive(name, tmp_path):
-    source_dir = tmp_path / "originals"
-    source_dir.mkdir()
-    expected = WRITERS[name](source_dir)
-    handler = HANDLERS[name]
-    facts = DATASETS[handler.dataset_key]
-    dataset = write_prepared(handler, [source_dir], tmp_path / "data", progress=False)
-
-    assert dataset.ready and dataset.path == tmp_path / "data" / "prepared" / name
-    metadata, manifest = dataset.metadata, dataset.manifest
-    split_of = expected_split_of(expected)
-    labels = dict(expected.order)
-    for split in ("train", "dev", "dev_test", "test"):
-        ids = [i for i, _ in expected.order if split_of[i] == split]
-        assert manifest["splits"][split]["ids"] == ids, split
-        assert manifest["splits"][split]["labels"] == [labels[i] for i in ids], split
-        assert metadata["counts"][split] == len(ids)
-    assert sum(metadata["counts"].values()) == len(expected.order) == len({i for i, _ in expected.order})
-    if expected.class_names is not None:
-        assert metadata["class_names"] == expected.class_names
-    assert metadata["dataset_key"] == facts.key and metadata["channels"] == facts.channels
-    assert metadata["domain"] == facts.domain and isinstance(metadata["year"], int) and metadata["licence"]
-    assert metadata["source_files"] and all(f["md5"] for f in metadata["source_files"])
-    assert dataset.verify() == []
-
-    source = PreparedSource(name, facts.key, data_dir=str(tmp_path / "data"))
-    assert source.availability().available
-    splits = source.build(8)
-    for split, (images, split_labels, ids) in splits.items():
-        assert images.dtype == np.uint8 and images.shape[1:] == (8, 8, facts.channels)
-        assert split_labels.dtype == np.int64 and len(split_labels) == len(images) == len(ids)
-        assert list(ids) == manifest["splits"][split]["ids"]
+    expected, dataset = prepare(WRITERS, name, tmp_path)
+    check_prepared(name, expected, dataset, tmp_path / "data")
 
 
 def test_handlers_are_registered_with_their_facts():
