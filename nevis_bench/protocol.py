@@ -16,7 +16,6 @@ event, and anything else raises :class:`ProtocolViolation`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
@@ -91,25 +90,6 @@ class ResourceUsage:
     def headline_flops(self) -> float:
         """Training compute as the benchmark counts it: train + search + selection."""
         return self.flops_train + self.flops_search + self.flops_selection
-
-    def combine(self, other: "ResourceUsage") -> "ResourceUsage":
-        """FLOPs add up; peaks take the maximum; ``info`` of ``other`` wins on shared keys."""
-        return ResourceUsage(
-            flops_train=self.flops_train + other.flops_train,
-            flops_search=self.flops_search + other.flops_search,
-            flops_selection=self.flops_selection + other.flops_selection,
-            flops_inference=self.flops_inference + other.flops_inference,
-            peak_parameter_count=max(self.peak_parameter_count, other.peak_parameter_count),
-            peak_parameter_bytes=max(self.peak_parameter_bytes, other.peak_parameter_bytes),
-            info={**self.info, **other.info},
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ResourceUsage":
-        return cls(**data)
 
 
 @dataclass

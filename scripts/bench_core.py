@@ -28,13 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.run import runner
 from nevis_bench.data.loader import AugmentConfig, TrainBatches, eval_batches
 from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learner_kit.models import Classifier, make_backbone
+from nevis_bench.learner_kit.training import learning_rate_at, step_budget
 from nevis_bench.protocol import MULTI_LABEL
 from nevis_bench.registry import LEARNERS
-from nevis_bench.learner_kit.training import learning_rate_at, step_budget
+from nevis_bench.run import runner
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from nevis_bench.streams.synthetic.streams import SyntheticSource
 
+from nevis_bench.data import catalog
+from nevis_bench.data.sources import Availability
 from nevis_bench.protocol import SINGLE_LABEL, TaskInfo
 from nevis_bench.registry import STREAMS
-from nevis_bench.data.sources import Availability
 from nevis_bench.stream import Stream, StreamEntry
-from nevis_bench.data import catalog
-from nevis_bench.streams.synthetic.streams import SyntheticSource
 
 
 @dataclass(frozen=True)

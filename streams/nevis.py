@@ -44,10 +44,10 @@ from typing import Sequence
 
 import numpy as np
 
+from nevis_bench.data import catalog
 from nevis_bench.data.sources import source_for, task_info
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import Stream, StreamEntry
-from nevis_bench.data import catalog
 
 META_TRAIN_STOP_YEAR = catalog.DEFAULT_STOP_YEAR  # 2020: the development / held-out boundary
 ABLATION_STOP_YEAR = catalog.FINAL_STOP_YEAR  # 2022

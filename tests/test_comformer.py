@@ -1,5 +1,4 @@
 import torch
-
 from nevis_bench.learners._distillation import kd_kl, local_pod
 from nevis_bench.learners.comformer import pseudo_label_loss, unbiased_kd
 
@@ -86,10 +85,10 @@ def test_comformer_beats_plain_finetuning_of_the_same_shared_head_on_three_seeds
 def test_official_recipe_options_weight_aligning_and_incremental_learning_rate():
     # WA (on by default, every update) rescales the new classes' rows of the shared head to the old
     # rows' mean norm; the incremental lr scale (off by default) scales the lr of incremental events.
-    from torch import nn
-
     from nevis_bench.learners._distillation import EventPlan, MultiHeadNet, deployed
     from nevis_bench.learners.comformer import ComformerConfig, ComformerLearner
+    from torch import nn
+
     from nevis_bench.protocol import SINGLE_LABEL, TaskInfo
 
     space = "shared:4"

@@ -2,10 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from nevis_bench.data.cache import CacheError, TaskCache
-from nevis_bench.data.loader import AugmentConfig, TrainBatches, augment, center_square_resize, eval_batches, to_model_input
-from nevis_bench.registry import STREAMS
 from nevis_bench.data import catalog
+from nevis_bench.data.cache import CacheError, TaskCache
+from nevis_bench.data.loader import (
+    AugmentConfig,
+    TrainBatches,
+    augment,
+    center_square_resize,
+    eval_batches,
+    to_model_input,
+)
+from nevis_bench.registry import STREAMS
 
 
 def _splits(n=10, size=8, channels=3):

@@ -6,17 +6,17 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-
-from nevis_bench.run.checkpoint import round_trip
-from nevis_bench.run.context import EventData, LearnerContext, RunInterrupted
-from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learners.dynamic_knn import FRESH, DynamicKnnConfig, DynamicKnnLearner, knn_score, search_space
+from nevis_bench.streams.synthetic.streams import SyntheticSource
+
+from nevis_bench.data import catalog
+from nevis_bench.data.sources import Availability
+from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learner_kit.models import make_backbone
 from nevis_bench.protocol import MULTI_LABEL, SINGLE_LABEL, TaskInfo, TrainEvent
-from nevis_bench.data.sources import Availability
+from nevis_bench.run.checkpoint import round_trip
+from nevis_bench.run.context import EventData, LearnerContext, RunInterrupted
 from nevis_bench.stream import Stream, StreamData, StreamEntry
-from nevis_bench.data import catalog
-from nevis_bench.streams.synthetic.streams import SyntheticSource
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,7 @@ def test_search_keeps_the_trial_with_the_best_kept_state_and_flops_are_split_by_
         assert usage.flops_selection == len(usage.info["knn_scores"]) * per_candidate > 0
     # the kept model is stored: its dev error is the kept trial's
     from nevis_bench.learners._finetuning import build_classifier
+
     from nevis_bench.learner_kit.training import evaluate_error
 
     task = TaskInfo(key="a_copy", name="a_copy", year=2002, kind=SINGLE_LABEL, num_classes=10,

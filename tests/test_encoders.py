@@ -4,12 +4,18 @@ import numpy as np
 import pytest
 import torch
 
+from nevis_bench.learner_kit.encoders import (
+    ENCODERS,
+    EncoderWeightsMissing,
+    encode,
+    load_encoder,
+    save_encoder_checkpoint,
+)
+from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.protocol import TrainEvent
+from nevis_bench.registry import STREAMS
 from nevis_bench.run import runner
 from nevis_bench.run.context import event_context
-from nevis_bench.learner_kit.encoders import ENCODERS, EncoderWeightsMissing, encode, load_encoder, save_encoder_checkpoint
-from nevis_bench.learner_kit.flops import FlopCounter
-from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
 
 
@@ -120,6 +126,7 @@ def test_pruned_resnet_p0_identical_and_p05_flops_match_analytic():
 
 def test_pruned_finetune_p0_logits_equal_unpruned_classifier():
     from nevis_bench.learners.pruned_finetune import PrunedFinetuneConfig, PrunedFinetuneLearner
+
     from nevis_bench.learner_kit.models import Classifier
 
     learner = PrunedFinetuneLearner(PrunedFinetuneConfig(encoder="random:tiny_resnet", prune_ratio=0.0))

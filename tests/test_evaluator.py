@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pytest
 
+from nevis_bench.conformance import comparable
 from nevis_bench.run import runner
 from nevis_bench.run.config import ConfigError
 from nevis_bench.run.evaluator import StopControl
 from nevis_bench.run.run_dir import RunDirectory
-from nevis_bench.conformance import comparable
 from tests.helpers import REPO, TINY_BUDGET, run_values
 
 SCHEMA_FIELDS = {

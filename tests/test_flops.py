@@ -4,13 +4,13 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nevis_bench.learner_kit._torchvision_compat import ensure_torchvision
-from nevis_bench.protocol import TrainEvent
-from nevis_bench.run.context import event_context
 from nevis_bench.learner_kit.flops import FlopCounter, count_forward, count_train_step
 from nevis_bench.learner_kit.models import Classifier, make_backbone
-from nevis_bench.registry import STREAMS
-from nevis_bench.stream import StreamData
 from nevis_bench.learner_kit.training import RecipeConfig, fit
+from nevis_bench.protocol import TrainEvent
+from nevis_bench.registry import STREAMS
+from nevis_bench.run.context import event_context
+from nevis_bench.stream import StreamData
 
 
 def test_resnet18_forward_matches_torchvision_documented_macs():

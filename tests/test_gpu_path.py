@@ -13,15 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.protocol import TrainEvent
-from nevis_bench.run.context import event_context
 from nevis_bench.data.loader import AugmentConfig, PrefetchingBatches, TrainBatches, step_batches
-from nevis_bench.learner_kit.flops import FlopCounter, count_train_step
+from nevis_bench.learner_kit.flops import count_train_step
 from nevis_bench.learner_kit.models import Classifier, make_backbone
-from nevis_bench.registry import STREAMS
-from nevis_bench.stream import StreamData
 from nevis_bench.learner_kit.training import RecipeConfig, fit, prepare_model
-
+from nevis_bench.protocol import TrainEvent
+from nevis_bench.registry import STREAMS
+from nevis_bench.run.context import event_context
+from nevis_bench.stream import StreamData
 from tests.helpers import REPO
 
 

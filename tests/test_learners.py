@@ -1,9 +1,7 @@
 import pytest
 
 from nevis_bench.run import runner
-from nevis_bench.registry import LEARNERS
 from tests.helpers import run_values
-
 
 
 def test_early_stopping_triggers_before_the_step_budget(tmp_path, data_dir):

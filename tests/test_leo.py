@@ -5,12 +5,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
-from nevis_bench.run.context import LearnerContext, event_context
-from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learners import leo
+
+from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.protocol import PredictEvent, TrainEvent
 from nevis_bench.registry import STREAMS
+from nevis_bench.run.context import LearnerContext, event_context
 from nevis_bench.stream import StreamData
 
 META_TASKS = 3  # tasks 0-2 (30 classes) meta-train; tasks 3-4 (20 classes) are held out

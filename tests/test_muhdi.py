@@ -1,10 +1,10 @@
 import copy
 
 import torch
-from torch import nn
-
 from nevis_bench.learners._distillation import Batch, EventPlan, MultiHeadNet, deployed, stage_features
 from nevis_bench.learners.muhdi import MuhdiConfig, MuhdiLearner, specialist_name
+from torch import nn
+
 from nevis_bench.learner_kit.models import make_backbone
 from nevis_bench.protocol import SINGLE_LABEL, TaskInfo
 

@@ -11,13 +11,13 @@ import inspect
 import numpy as np
 import pytest
 
+from nevis_bench.data import catalog
 from nevis_bench.data.prepared import PreparedSource
+from nevis_bench.data.sources import DataMissingError
 from nevis_bench.data.tfds_source import TFDS_SPECS, TfdsSource
 from nevis_bench.protocol import MULTI_LABEL, PredictEvent, TrainEvent
 from nevis_bench.registry import STREAMS
-from nevis_bench.data.sources import DataMissingError
 from nevis_bench.stream import StreamData
-from nevis_bench.data import catalog
 
 FULL_BY_YEAR = {
     1992: ["Magellan Venus Volcanoes", "Aberdeen face database."],

@@ -12,10 +12,19 @@ import sys
 import numpy as np
 import pytest
 
-from nevis_bench.data.tfds_source import (
-    COIL100, DOMAINNET, IMAGENET, SMALLNORB, TFDS_SPECS, TRAIN_TEST, TRAIN_VAL_TEST, VOC2012, TfdsSource, plan_splits,
-)
 from nevis_bench.data.sources import DataMissingError
+from nevis_bench.data.tfds_source import (
+    COIL100,
+    DOMAINNET,
+    IMAGENET,
+    SMALLNORB,
+    TFDS_SPECS,
+    TRAIN_TEST,
+    TRAIN_VAL_TEST,
+    VOC2012,
+    TfdsSource,
+    plan_splits,
+)
 
 tfds = pytest.importorskip("tensorflow_datasets")
 

@@ -9,9 +9,9 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from nevis_bench import cli  # noqa: E402
+from nevis_bench.conformance import comparable  # noqa: E402
 from nevis_bench.run import sweep  # noqa: E402
 from nevis_bench.run.run_dir import RunDirectory  # noqa: E402
-from nevis_bench.conformance import comparable  # noqa: E402
 
 SWEEP = """
 runs_dir = "{root}"

@@ -10,12 +10,12 @@ import sys
 
 import numpy as np
 import pytest
-
-from nevis_bench.protocol import MULTI_LABEL
-from nevis_bench.registry import STREAMS
-from nevis_bench.data import catalog
 from nevis_bench.streams.synthetic import generators
 from nevis_bench.streams.synthetic.generators import FAMILIES, GENERATOR_VERSION, generate_task, viewpoint_angles
+
+from nevis_bench.data import catalog
+from nevis_bench.protocol import MULTI_LABEL
+from nevis_bench.registry import STREAMS
 
 SPLITS = ("train", "dev", "dev_test", "test")
 

@@ -1,10 +1,10 @@
 """Acceptance tests of the ``warpgrad`` learner (WarpGrad on frozen features)."""
 
 import torch
+from nevis_bench.learners.warpgrad import _body_names, _forward, _task_loss, _warp_names
 
 from nevis_bench.run import runner
 from nevis_bench.run.checkpoint import load as load_checkpoint
-from nevis_bench.learners.warpgrad import _body_names, _forward, _task_loss, _warp_names
 
 LAYERS = 2  # the default
 OFF = {"warp_weight": 0.0, "past_weight": 0.0, "init_weight": 0.0}

@@ -147,9 +147,9 @@ def cmd_status(args) -> int:
 
 
 def _single_entry_stream(facts, data_dir: str, tfds_data_dir: str | None, download: bool = False):
-    from nevis_bench.stream import Stream, StreamEntry
     from nevis_bench.data import catalog
     from nevis_bench.data.sources import source_for, task_info
+    from nevis_bench.stream import Stream, StreamEntry
 
     year = next((y for y, k in catalog.FULL if k == facts.key), 2000)
     source = source_for(facts, data_dir, tfds_data_dir, download)
@@ -241,9 +241,9 @@ def cmd_prepare(args) -> int:
         return 0
 
     from nevis_bench.data.cache import TaskCache
+    from nevis_bench.data.catalog import DATASETS
     from nevis_bench.data.prepared import PreparedSource
     from nevis_bench.data.tfds_source import TfdsSource
-    from nevis_bench.data.catalog import DATASETS
 
     stream = _stream(args.stream, data_dir, args.tfds_data_dir)
     cache = TaskCache(data_dir)

@@ -24,7 +24,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -222,13 +221,3 @@ class TaskCache:
             "images_sha256": _array_sha256(images),
             "labels_sha256": _array_sha256(labels),
         }
-
-
-def iter_cached(cache: TaskCache) -> Iterable[CachedTask]:
-    """Every complete task in the cache."""
-    if not cache.root.exists():
-        return
-    for task_folder in sorted(cache.root.iterdir()):
-        for entry in sorted(task_folder.iterdir()) if task_folder.is_dir() else []:
-            if (entry / "COMPLETE").exists():
-                yield CachedTask(entry, json.loads((entry / "manifest.json").read_text()))

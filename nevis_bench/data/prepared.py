@@ -118,13 +118,6 @@ class PreparedDataset:
         status = self.path / "status"
         return status.exists() and status.read_text().strip() == "ready"
 
-    def require_ready(self) -> None:
-        if not self.ready:
-            raise PreparedError(
-                f"prepared dataset {self.path} is missing or incomplete (no status 'ready'); "
-                f"run `nevis-bench data prepare {self.name} --from DIR`"
-            )
-
     @property
     def metadata(self) -> dict:
         return json.loads((self.path / "metadata.json").read_text())
@@ -265,8 +258,8 @@ def write_prepared(
     progress: bool = True,
 ) -> PreparedDataset:
     """Run ``handler`` on the original files under ``roots`` and write ``<data_dir>/prepared/<name>``."""
-    from nevis_bench.data.handlers import SPLIT_NAMES, HandlerContext, HandlerError
     from nevis_bench.data.catalog import DATASETS, FULL
+    from nevis_bench.data.handlers import SPLIT_NAMES, HandlerContext, HandlerError
 
     facts = DATASETS[handler.dataset_key]
     target = prepared_dir(data_dir, handler.name)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nevis_bench.data.catalog import DatasetFacts
-from nevis_bench.protocol import TaskInfo
 from nevis_bench.errors import InputError
+from nevis_bench.protocol import TaskInfo
 
 DATA_DIR_VARIABLE = "NEVIS_BENCH_DATA_DIR"
 

@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from nevis_bench.data.loader import center_square_resize, to_model_input
 from nevis_bench.errors import InputError
 from nevis_bench.learner_kit._torchvision_compat import ensure_torchvision
-from nevis_bench.data.loader import center_square_resize, to_model_input
 from nevis_bench.learner_kit.models import BACKBONES, make_backbone
 
 CHECKPOINT_FORMAT = "nevis-bench-encoder/1"

@@ -20,9 +20,9 @@ from torch import nn
 from nevis_bench.data.loader import AugmentConfig, TrainBatches
 from nevis_bench.learner_kit.encoders import save_encoder_checkpoint
 from nevis_bench.learner_kit.models import make_backbone
+from nevis_bench.learner_kit.training import loss_function
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
-from nevis_bench.learner_kit.training import loss_function
 
 
 def pretrain(

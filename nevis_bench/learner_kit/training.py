@@ -38,11 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.records import metrics
-from nevis_bench.run.context import LearnerContext
 from nevis_bench.data.loader import AugmentConfig, TrainBatches, eval_batches, step_batches
 from nevis_bench.learner_kit.models import parameter_bytes, parameter_count
-from nevis_bench.protocol import MULTI_LABEL, Predictions, TaskInfo
+from nevis_bench.protocol import MULTI_LABEL, Context, Predictions, TaskInfo
+from nevis_bench.records import metrics
 
 
 class TrainingDiverged(RuntimeError):
@@ -214,7 +213,7 @@ class FitResult:
         }
 
 
-def fit(model: nn.Module, task: TaskInfo, ctx: LearnerContext, recipe: RecipeConfig, tag: str = "fit") -> FitResult:
+def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, tag: str = "fit") -> FitResult:
     """Train ``model`` (backbone + head) on ``task`` in place; leaves the best validated weights in it.
 
     Resumes from ``ctx.resume_state`` when given; calls ``ctx.checkpoint`` when due with everything

@@ -26,11 +26,25 @@ import pandas as pd
 from nevis_bench.errors import InputError
 from nevis_bench.records.metrics import summarize as _summarize
 from nevis_bench.records.schema import (  # noqa: F401 (re-exported for readers of records)
-    CONFIG_FILE, EVENT_COLUMNS, EVENT_TYPES, EVENTS_FILE, FAILED, FINISHED, FLOP_FIELDS, HEADLINE_PHASES,
-    REQUIRED_FIELDS, REQUIRED_INTEGERS as _INT_FIELDS, REQUIRED_NUMBERS as _NUMBER_FIELDS,
-    REQUIRED_STRINGS as _STRING_FIELDS, RUN_STATUSES, SCHEMA_VERSION, SUMMARY_FILE, TASK_KINDS, UNFINISHED,
+    CONFIG_FILE,
+    EVENT_COLUMNS,
+    EVENT_TYPES,
+    EVENTS_FILE,
+    FAILED,
+    FINISHED,
+    FLOP_FIELDS,
+    HEADLINE_PHASES,
+    REQUIRED_FIELDS,
+    RUN_STATUSES,
+    SCHEMA_VERSION,
+    SUMMARY_FILE,
+    TASK_KINDS,
+    UNFINISHED,
     metric_name,
 )
+from nevis_bench.records.schema import REQUIRED_INTEGERS as _INT_FIELDS
+from nevis_bench.records.schema import REQUIRED_NUMBERS as _NUMBER_FIELDS
+from nevis_bench.records.schema import REQUIRED_STRINGS as _STRING_FIELDS
 
 _METRIC_TOLERANCE = 1e-6  # |error - (1 - metric)|, and the slack of metrics outside [0, 1]
 _FLOPS_RTOL = 1e-6  # cumulative_flops against the running sum of the headline phases

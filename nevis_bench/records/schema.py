@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nevis_bench.protocol import (  # noqa: F401 (the vocabularies are part of the schema)
-    MULTI_LABEL, PHASES, SINGLE_LABEL, SPLITS, TASK_KINDS, Event, PredictEvent, ResourceUsage,
+    MULTI_LABEL,
+    PHASES,
+    SINGLE_LABEL,
+    SPLITS,
+    TASK_KINDS,
+    Event,
+    PredictEvent,
+    ResourceUsage,
 )
 
 SCHEMA_VERSION = 1

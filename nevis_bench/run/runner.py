@@ -16,11 +16,18 @@ from dataclasses import dataclass
 
 import torch
 
-from nevis_bench.run.config import ConfigError, RunConfig, build_dataclass, config_id, configuration_differences, run_name
-from nevis_bench.run.evaluator import Evaluator, StopControl
-from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
-from nevis_bench.run.run_dir import RunDirectory, versions
 from nevis_bench.protocol import Learner
+from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
+from nevis_bench.run.config import (
+    ConfigError,
+    RunConfig,
+    build_dataclass,
+    config_id,
+    configuration_differences,
+    run_name,
+)
+from nevis_bench.run.evaluator import Evaluator, StopControl
+from nevis_bench.run.run_dir import RunDirectory, versions
 from nevis_bench.stream import Stream
 
 

@@ -32,8 +32,8 @@ or whose worker process dies is resumed from its last checkpoint by Ray's task r
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import os
 import pathlib
 import shutil

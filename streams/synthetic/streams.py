@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from nevis_bench.data import catalog
+from nevis_bench.data.sources import Availability
 from nevis_bench.protocol import TaskInfo
 from nevis_bench.registry import STREAMS
-from nevis_bench.data.sources import Availability
 from nevis_bench.stream import Stream, StreamEntry
-from nevis_bench.data import catalog
 
 MAX_CLASSES = 100
 MIN_TRAIN, MAX_TRAIN = 60, 6000
