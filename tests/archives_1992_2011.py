@@ -18,11 +18,7 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from tests.nevis_archives import Expected, add_tar_dir, add_tar_member, image_bytes
-
-ALL = (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))
-TRAIN = (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))
-TRAIN_DEV = (("dev", 0.20), ("train", 0.80))
+from tests.nevis_archives import ALL, TRAIN, TRAIN_DEV, Expected, add_tar_dir, add_tar_member, image_bytes
 
 
 def gif_bytes(seed: int, size=(18, 12)) -> bytes:

@@ -7,7 +7,6 @@ examples in handler order with their labels and fixed splits, and the groups of 
 
 from __future__ import annotations
 
-import io
 import json
 import pathlib
 import tarfile
@@ -16,17 +15,7 @@ import zipfile
 import numpy as np
 import scipy.io
 
-from tests.nevis_archives import Expected, add_tar_dir, add_tar_member, image_bytes
-
-ALL = (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))
-FOR_TRAIN = (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))
-TRAIN_DEV = (("dev", 0.20), ("train", 0.80))
-
-
-def _mat_bytes(**arrays) -> bytes:
-    buffer = io.BytesIO()
-    scipy.io.savemat(buffer, arrays)
-    return buffer.getvalue()
+from tests.nevis_archives import ALL, TRAIN as FOR_TRAIN, TRAIN_DEV, Expected, add_tar_dir, add_tar_member, image_bytes, mat_bytes
 
 
 # ---- textures --------------------------------------------------------------------------------------
@@ -47,10 +36,8 @@ def write_umd(folder: pathlib.Path) -> Expected:
                 zf.writestr(f"{number}/Thumbs.db", b"thumbs")
                 zf.writestr(f"{number}/image.db", b"db")
             zf.writestr("readme.txt", b"not an image")
-        written[archive] = sorted(members)
-    for archive in sorted(written):
-        for name, label in written[archive]:
-            expected.add(f"{archive}:{name}", label, group="all")
+        written[archive] = members
+    expected.add_in_name_order(written, group="all")
     return expected
 
 
@@ -101,12 +88,10 @@ def write_uiuc_texture(folder: pathlib.Path) -> Expected:
                 for i in (3, 1, 2):
                     name = f"{class_name}/{class_name[:3]}_{i:02d}.jpg"
                     zf.writestr(name, image_bytes("JPEG", size=(80, 70), mode="L"))
-                    members.append(name)
+                    members.append((name, classes.index(class_name)))
             zf.writestr(f"{archives[archive][0]}/Thumbs.db", b"thumbs")
-        written[archive] = sorted(members)
-    for archive in sorted(written):
-        for name in written[archive]:
-            expected.add(f"{archive}:{name}", classes.index(name.split("/")[0]), group="all")
+        written[archive] = members
+    expected.add_in_name_order(written, group="all")
     return expected
 
 
@@ -160,13 +145,13 @@ def write_iaprtc12(folder: pathlib.Path) -> Expected:
             rows = [f"{image_id:d} {r + 1:d} {word:d}\n" for image_id, (g, ws) in regions.items() if g == f for r, word in enumerate(ws)]
             zf.writestr(f"saiaprtc12ok/benchmark/saiapr_tc-12/{f:02d}/labels.txt", "".join(rows))
         for name, ids in (("training", training), ("validation", validation), ("testing", testing)):
-            zf.writestr(f"saiaprtc12ok/matlab/matlab/{name}.mat", _mat_bytes(**{name: np.array([ids], dtype=np.float64).T}))
+            zf.writestr(f"saiaprtc12ok/matlab/matlab/{name}.mat", mat_bytes({name: np.array([ids], dtype=np.float64).T}))
         members = []
         for image_id, (f, _) in list(regions.items()) + [(77, (0, []))]:
             base = f"benchmark/saiapr_tc-12/{f:02d}"
             zf.writestr(f"{base}/images/{image_id}.jpg", image_bytes("JPEG", size=(20, 16), mode="L" if image_id == 7 else "RGB"))
             zf.writestr(f"saiaprtc12ok/{base}/images/{image_id}.jpg", image_bytes("JPEG", size=(20, 16)))  # the duplicate tree
-            zf.writestr(f"{base}/segmentation_masks/{image_id}_1.mat", _mat_bytes(segimg_t=np.zeros((2, 2))))
+            zf.writestr(f"{base}/segmentation_masks/{image_id}_1.mat", mat_bytes({"segimg_t": np.zeros((2, 2))}))
             zf.writestr(f"{base}/images/{image_id}.txt", "not an image")
             members.append(f"{base}/images/{image_id}.jpg")
         zf.writestr("benchmark/saiapr_tc-12/00/images/99.jpg", image_bytes("JPEG", size=(20, 16)))  # in no list
@@ -276,12 +261,10 @@ def write_animal(folder: pathlib.Path) -> Expected:
                 for i in (3, 1, 2):
                     name = f"{top}/{class_name}/{class_name}{i}.tif"
                     zf.writestr(name, image_bytes("TIFF", size=(18, 14)))
-                    members.append(name)
+                    members.append((name, classes.index(class_name)))
             zf.writestr(f"{top}/Thumbs.db", b"thumbs")
-        written[archive] = sorted(members)
-    for archive in sorted(written):
-        for name in written[archive]:
-            expected.add(f"{archive}:{name}", classes.index(name.split("/")[1]), group="all")
+        written[archive] = members
+    expected.add_in_name_order(written, group="all")
     return expected
 
 
@@ -423,7 +406,7 @@ def _lists_mat(all_names: list[str], test_indices: list[int]) -> bytes:
     assert all(len(n) == width for n in all_names)  # MATLAB char matrix rows
     record = {"ALLnames": np.array(all_names), "is_good": np.ones((len(all_names), 1)), "ALLlabels": np.ones((len(all_names), 1)),
               "TSTind": np.array([[i, i] for i in test_indices], dtype=np.float64), "TRNind": np.ones((1, 2))}
-    return _mat_bytes(list=record)
+    return mat_bytes({"list": record})
 
 
 def write_chars74k(folder: pathlib.Path) -> Expected:
@@ -515,9 +498,9 @@ def write_sun_attributes(folder: pathlib.Path) -> Expected:
         attributes[k, 0] = f"attr {k}"
     with tarfile.open(folder / "SUNAttributeDB.tar.gz", "w:gz") as tar:
         add_tar_dir(tar, "SUNAttributeDB")
-        add_tar_member(tar, "SUNAttributeDB/images.mat", _mat_bytes(images=cells))
-        add_tar_member(tar, "SUNAttributeDB/attributeLabels_continuous.mat", _mat_bytes(labels_cv=votes))
-        add_tar_member(tar, "SUNAttributeDB/attributes.mat", _mat_bytes(attributes=attributes))
+        add_tar_member(tar, "SUNAttributeDB/images.mat", mat_bytes({"images": cells}))
+        add_tar_member(tar, "SUNAttributeDB/attributeLabels_continuous.mat", mat_bytes({"labels_cv": votes}))
+        add_tar_member(tar, "SUNAttributeDB/attributes.mat", mat_bytes({"attributes": attributes}))
         add_tar_member(tar, "SUNAttributeDB/README.txt", b"sun")
     expected = Expected(random={"all": ALL}, class_names=[f"attr {k}" for k in range(102)])
     order = list(range(len(names)))

@@ -17,11 +17,7 @@ import zipfile
 
 import numpy as np
 
-from tests.nevis_archives import Expected, add_tar_dir, add_tar_member, image_bytes
-
-ALL = (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))
-TRAIN = (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))
-TRAIN_DEV = (("dev", 0.20), ("train", 0.80))
+from tests.nevis_archives import ALL, TRAIN, TRAIN_DEV, Expected, add_tar_dir, add_tar_member, image_bytes, mat_bytes
 
 
 def grey_bytes(seed: int, size=(12, 10), fmt: str = "PNG") -> bytes:
@@ -513,14 +509,6 @@ def counting_class(j: int) -> int:
     return min(j + 1, 9)
 
 
-def _mat_bytes(arrays: dict) -> bytes:
-    import scipy.io
-
-    buffer = io.BytesIO()
-    scipy.io.savemat(buffer, arrays)
-    return buffer.getvalue()
-
-
 def write_mall(folder: pathlib.Path) -> Expected:
     values = [20 + 3 * j for j in range(10)]  # 200 frames each
     counts = np.array([values[(7 * f) % 10] for f in range(2000)])  # frame f + 1 has count counts[f]
@@ -536,8 +524,8 @@ def write_mall(folder: pathlib.Path) -> Expected:
     frames = np.empty((1, 2000), dtype=object)
     for f in range(2000):
         frames[0, f] = np.zeros((0,), dtype=[("loc", "O")])
-    members.append(("mall_dataset/mall_gt.mat", _mat_bytes({"count": counts.reshape(-1, 1).astype(np.float64), "frame": frames})))
-    members.append(("mall_dataset/perspective_roi.mat", _mat_bytes({"roi": np.ones((4, 4))})))
+    members.append(("mall_dataset/mall_gt.mat", mat_bytes({"count": counts.reshape(-1, 1).astype(np.float64), "frame": frames})))
+    members.append(("mall_dataset/perspective_roi.mat", mat_bytes({"roi": np.ones((4, 4))})))
     write_zip(folder / "mall_dataset.zip", members)
     return expected
 
@@ -574,7 +562,7 @@ def head_mat(count: int) -> bytes:
     info[0, 0] = (np.arange(count * 2, dtype=np.float64).reshape(count, 2), np.array([[count]], dtype=np.uint8))
     cell = np.empty((1, 1), dtype=object)
     cell[0, 0] = info
-    return _mat_bytes({"image_info": cell})
+    return mat_bytes({"image_info": cell})
 
 
 def write_shanghai_tech(folder: pathlib.Path) -> Expected:

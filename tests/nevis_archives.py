@@ -20,6 +20,11 @@ from PIL import Image
 
 RNG = np.random.default_rng(1234)
 
+# Split fractions of the random draws, written here independently of the handlers (as the reference's).
+ALL = (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))  # no official split
+TRAIN = (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))  # of an official train split
+TRAIN_DEV = (("dev", 0.20), ("train", 0.80))
+
 
 @dataclass
 class Expected:
@@ -36,6 +41,13 @@ class Expected:
         if group:
             self.groups[example_id] = group
 
+    def add_in_name_order(self, written: dict[str, list[tuple[str, object]]], group: str | None = None):
+        """Add ``(member, label)`` pairs written to several archives in the order a handler reads them:
+        archives by name, and each archive's members sorted by name (as ``zip_names``)."""
+        for archive in sorted(written):
+            for name, label in sorted(written[archive], key=lambda member: member[0]):
+                self.add(f"{archive}:{name}", label, group=group)
+
 
 def image_bytes(fmt: str = "PNG", size=(20, 14), mode: str = "RGB", seed: int | None = None) -> bytes:
     rng = RNG if seed is None else np.random.default_rng(seed)
@@ -44,6 +56,15 @@ def image_bytes(fmt: str = "PNG", size=(20, 14), mode: str = "RGB", seed: int | 
     image = Image.fromarray(pixels[:, :, 0] if channels == 1 else pixels, mode)
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def mat_bytes(arrays: dict) -> bytes:
+    """A MATLAB .mat file holding ``arrays`` (scipy.io.savemat), as bytes for an archive member."""
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, arrays)
     return buffer.getvalue()
 
 
@@ -63,7 +84,7 @@ def add_tar_dir(tar: tarfile.TarFile, name: str) -> None:
 
 
 def write_pascal_voc2005(folder: pathlib.Path) -> Expected:
-    expected = Expected(random={"train": (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))})
+    expected = Expected(random={"train": TRAIN})
     train = {  # folder -> class id; written in an order different from the handler's
         "TUGraz_person": 3, "Caltech_cars": 0, "TUGraz_bike": 2, "ETHZ_sideviews-cars": 0,
         "Caltech_motorbikes_side": 1, "TUGraz_cars": 0,
@@ -97,7 +118,7 @@ def write_pascal_voc2005(folder: pathlib.Path) -> Expected:
 
 
 def write_caltech_categories(folder: pathlib.Path) -> Expected:
-    expected = Expected(random={"all": (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))},
+    expected = Expected(random={"all": ALL},
                         class_names=["car", "motorcycle"])
     layout = {
         "cars_1999": ("Cars_1999.zip", "Cars_1999/cars_markus.tar", 0, 4),
@@ -119,7 +140,7 @@ def write_caltech_categories(folder: pathlib.Path) -> Expected:
 
 
 def write_uiuc_cars(folder: pathlib.Path) -> Expected:
-    expected = Expected(random={"all": (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))})
+    expected = Expected(random={"all": ALL})
     with tarfile.open(folder / "uiuc.tar.gz", "w:gz") as tar:
         add_tar_member(tar, "CarData/README.txt", b"uiuc")
         for i in range(6):
@@ -135,7 +156,7 @@ def write_uiuc_cars(folder: pathlib.Path) -> Expected:
 
 def write_pascal_voc2006(folder: pathlib.Path) -> Expected:
     classes = ["bicycle", "car", "cat"]
-    expected = Expected(random={"train": (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))}, class_names=classes)
+    expected = Expected(random={"train": TRAIN}, class_names=classes)
     for part, suffix, count in (("trainval", "_trainval.txt", 9), ("test", "_test.txt", 4)):
         ids = [f"{i + (0 if part == 'trainval' else 100):06d}" for i in range(count)]
         positives = {i: [classes[i % 3]] for i in range(count)}
@@ -156,7 +177,7 @@ def write_pascal_voc2006(folder: pathlib.Path) -> Expected:
 
 
 def write_ig02(folder: pathlib.Path) -> Expected:
-    expected = Expected(random={"all": (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))},
+    expected = Expected(random={"all": ALL},
                         class_names=["bikes", "cars", "people"])
     rest = []
     for label, class_name in enumerate(["bikes", "cars", "people"]):
@@ -183,7 +204,7 @@ def write_ig02(folder: pathlib.Path) -> Expected:
 def write_scenes15(folder: pathlib.Path) -> Expected:
     from nevis_bench.data.handlers.scenes15 import CLASS_NAMES
 
-    expected = Expected(random={"all": (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))},
+    expected = Expected(random={"all": ALL},
                         class_names=CLASS_NAMES)
     members = []
     for class_name in ("kitchen", "MITcoast", "bedroom"):
@@ -215,7 +236,7 @@ def write_lfw(folder: pathlib.Path) -> Expected:
 
 def write_sketch(folder: pathlib.Path, corrupt: bool = False) -> Expected:
     classes = ["airplane", "alarm clock", "zebra"]
-    expected = Expected(random={"all": (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))},
+    expected = Expected(random={"all": ALL},
                         class_names=classes)
     members = [(f"png/{c}/{i + 1}.png", classes.index(c)) for c in classes for i in range(4)]
     with zipfile.ZipFile(folder / "sketches_png.zip", "w") as zf:
@@ -243,7 +264,7 @@ def write_brodatz(folder: pathlib.Path) -> Expected:
 
 
 def write_caltech256(folder: pathlib.Path, expected: Expected | None = None, classes=None) -> Expected:
-    expected = expected or Expected(random={"all": (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))})
+    expected = expected or Expected(random={"all": ALL})
     classes = classes or [(1, "ak47", 3), (224, "touring-bike", 2), (257, "clutter", 2), (3, "backpack", 3)]
     with tarfile.open(folder / "256_ObjectCategories.tar", "w") as tar:
         add_tar_dir(tar, "256_ObjectCategories")
@@ -258,7 +279,7 @@ def write_caltech256(folder: pathlib.Path, expected: Expected | None = None, cla
 
 
 def write_usps(folder: pathlib.Path) -> Expected:
-    expected = Expected(random={"train": (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))})
+    expected = Expected(random={"train": TRAIN})
     for filename, count in (("usps.bz2", 12), ("usps.t.bz2", 4)):
         lines = []
         for i in range(count):
@@ -275,7 +296,7 @@ def write_usps(folder: pathlib.Path) -> Expected:
 
 
 def write_mnist_m(folder: pathlib.Path) -> Expected:
-    expected = Expected(random={"all": (("dev", 0.12), ("dev_test", 0.12), ("test", 0.20), ("train", 0.56))})
+    expected = Expected(random={"all": ALL})
     labels = {
         "train": {"00000000.png": 0, "00000001.png": 3, "00000002.png": 6, "00000003.png": 9, "00000004.png": 2, "00000005.png": 2},
         "test": {"00000000.png": 1, "00000001.png": 8, "00000002.png": 5},  # same file names as train, other labels
@@ -377,7 +398,7 @@ def write_stanford_cars(folder: pathlib.Path) -> Expected:
     import scipy.io
 
     names = ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "smart fortwo Convertible 2012"]
-    expected = Expected(random={"train": (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))}, class_names=names)
+    expected = Expected(random={"train": TRAIN}, class_names=names)
     rows = [(f"car_ims/{i + 1:06d}.jpg", i % 3 + 1, int(i % 4 == 3)) for i in range(10)]
     annotations = np.zeros(len(rows), dtype=[("relative_im_path", object), ("bbox_x1", object), ("class", object), ("test", object)])
     for n, (path, cls, test) in enumerate(rows):
@@ -393,7 +414,7 @@ def write_stanford_cars(folder: pathlib.Path) -> Expected:
 
 def write_fgvc_aircraft_family(folder: pathlib.Path) -> Expected:
     families = ["A300", "Boeing 707", "Cessna 172", "DC-3"]
-    expected = Expected(random={"train": (("dev", 0.15), ("dev_test", 0.15), ("train", 0.70))}, class_names=families)
+    expected = Expected(random={"train": TRAIN}, class_names=families)
     root = "fgvc-aircraft-2013b/data/"
     ids = [f"{1000000 + 37 * i:07d}" for i in range(12)]
     family_of = {image_id: families[i % 4] for i, image_id in enumerate(ids)}
