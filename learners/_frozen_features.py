@@ -1,4 +1,4 @@
-"""Frozen features for the learners that work on a fixed embedding (``curl``, ``leo``).
+"""Frozen features for the learners that work on a fixed embedding (``curl``, ``leo``, ``warpgrad``).
 
 A private stand-in for a pre-trained encoder: a ``nevis_bench.learner_kit.models`` backbone (default
 ``small_convnet``) initialised from a fixed seed, in eval mode, never trained. Features of a split
@@ -21,7 +21,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from nevis_bench.data.loader import eval_batches
 from nevis_bench.learner_kit.models import make_backbone

@@ -4,79 +4,23 @@ Cermelli, Cord, Douillard, "CoMFormer: Continual Learning in Semantic and Panopt
 CVPR 2023 (code: fcdl94/CoMFormer). Task-agnostic, single head; see learners/_distillation.py for
 the label spaces, the training loop (the shared SGD recipe) and the FLOP accounting.
 
-Follows the paper/code:
-* the frozen previous model is the teacher, run on the same (current-task) images;
-* unbiased knowledge distillation (``unbiased_knowledge_distillation_loss``): the teacher's softmax
-  over [old classes, other] (temperature ``alpha`` on the old logits) against the student's
-  log-probabilities of the old classes plus one bucket = logsumexp over the new classes and "other"
-  minus the normaliser, i.e. new classes may absorb the old model's "other" mass; KL summed over
-  classes, averaged over samples with weights (1 - p_old(other))^gamma, gamma = 2 (``KD_REW``),
-  scaled by ``kd_weight`` (the README's ``KD_WEIGHT`` is 10; here the default is 1 [deviation]: with
-  the harness's SGD recipe and no "other" training signal, 10 and 3 stop the new classes from being
-  learned, see "Measured" below);
-* pseudo-labels of old classes from the teacher where its arg-max is not "other" and its score
-  exceeds ``pseudo_threshold``;
-* a growing classifier with the "other" (no-object) logit kept last.
+Follows the paper/code: the frozen previous model is the teacher on the current images; unbiased
+knowledge distillation (UKD: the teacher's softmax over [old classes, other] against the student's
+old classes plus one bucket of new classes + "other", samples weighted by (1 - p_old(other))^gamma,
+``gamma`` 2, ``alpha`` on the teacher's logits, ``kd_weight``); old-class pseudo-labels where the
+teacher's arg-max is not "other" and exceeds ``pseudo_threshold``; a growing classifier with the
+"other" logit last; weight aligning of the new classes' rows to the old rows' mean norm
+(``wa_step``, the code's ``WA_Hook``).
 
-Adaptations [deviation] (no segmentation, no queries, no Hungarian matching, no masks):
-* one linear head over the shared label space + one "other" logit (the Tier B single-logit variant,
-  not Mask2Former queries); the class loss is plain CE over the classes seen so far and "other"
-  (no focal loss, no no-object weight); "other" is never a CE target (it is only pushed down as a
-  negative, there being no unlabelled background in classification), so the teacher's p_old(other)
-  stays small, the weights (1 - p_old(other))^2 are close to 1, and UKD acts mostly as a KD of the
-  old classes against [old classes, new classes + other];
-* a class-incremental image has one (new-class) label, so an old-class pseudo-label cannot replace
-  it: it is used as a hard target of CE over the old-class logits only (``pseudo_weight``), the
-  classification analogue of appending old-class masks to the targets of non-GT pixels;
-* SGD recipe of the harness instead of AdamW (lr 1e-4, wd 0.05);
-* per-task label spaces (ordinary streams such as Pascal 2007 then COIL-20): there is no
-  background shift, so UKD reduces to KD (LwF) of every old task head on current inputs, weighted
-  per sample by (max_c p_old)^2 (single-label) or unweighted per-class Bernoulli KL (multi-label);
-  no pseudo-labels across label spaces.
-* ``kd_weight = 0, pseudo_weight = 0, wa_step = 0`` is plain fine-tuning of the shared head (CE
-  only, no teacher forward counted): the baseline of the acceptance test.
+Deviations [deviation]: one linear head + one "other" logit instead of queries, masks and matching;
+plain CE, "other" never a target; a pseudo-label is a CE target over the old-class logits only
+(``pseudo_weight``); the harness's SGD recipe instead of AdamW; per-task label spaces reduce UKD to
+LwF-style KD; ``kd_weight`` 1 (README 10: with this recipe 10 and 3 stop the new classes from being
+learned); weight aligning on by default (the paper's scripts set it off). Off by default (no robust
+gain measured): ``backbone_lr_scale``, ``incremental_lr_scale``, ``clip_grad_norm``,
+``other_weight``. ``kd_weight = pseudo_weight = wa_step = 0`` is plain fine-tuning of the shared head.
 
-Weight aligning, ON by default [deviation from the paper's scripts, which set ``CONT.WA_STEP`` 0]:
-``wa_step`` (the code's ``CONT.WA_STEP`` / ``WA_Hook``) = 1: after every update, the new classes' weight
-rows of the shared head are rescaled to the mean norm of the old rows (biases untouched, as in the
-code). It is the code's own answer to task-recency bias, and the piece that made the margin over
-plain fine-tuning hold on every seed without replay (measured below); ``wa_step = 0`` turns it off.
-
-Optional pieces of the official recipe/code, OFF by default (measured: no robust gain):
-* ``backbone_lr_scale`` (Mask2Former/CoMFormer ``SOLVER.BACKBONE_MULTIPLIER`` 0.1): the backbone's
-  learning rate times this factor, the heads' unchanged;
-* ``incremental_lr_scale`` (CoMFormer: base step lr 1e-4, incremental steps 5e-5, i.e. 0.5): the
-  learning rate of every event that has a previous model;
-* ``clip_grad_norm`` (Mask2Former ``CLIP_GRADIENTS`` full-model, value 0.01 for AdamW; the value does
-  not carry over to SGD, hence off);
-* ``other_weight`` [deviation, Tier B stand-in for Mask2Former's unmatched queries trained towards
-  no-object with ``NO_OBJECT_WEIGHT`` 0.1]: adds ``other_weight`` x CE(towards "other") to each sample,
-  so that the teacher's p_old(other) is not 0 and UKD's bucket has mass to hand to the new classes.
-
-Measured (synthetic-class-incremental, 5 tasks x 2 classes, 32 train / 32 eval images per class, no
-replay, TA, 16x16, batch 32, 40 steps a task, no random crop; final average accuracy; baseline = the
-same config with kd_weight = pseudo_weight = wa_step = 0, i.e. plain fine-tuning of the shared head):
-* learning rate 0.01, the acceptance test (2 torch threads, seeds 0/1/2): defaults 0.206/0.222/0.281
-  vs 0.181/0.184/0.191; without weight aligning 0.184/0.216/0.319;
-* the same with 1 torch thread (seeds 0-5): defaults 0.231/0.231/0.247/0.219/0.297/0.281 vs
-  0.200/0.181/0.200/0.200/0.200/0.200; without weight aligning 0.191/0.219/0.241 (seeds 0-2);
-  weight aligning without pseudo-labels 0.250/0.287/0.300 (seeds 3-5); kd_weight 3 0.231/0.100/0.103
-  (seeds 3-5: the new classes are no longer learned); weight aligning + other_weight 0.1
-  0.303/0.244/0.203 (seeds 0-2);
-* the recipe's learning rate 0.05, augmented, 16 or 32 images per class, 20 or 40 steps, weight
-  aligning off (earlier measurements): defaults 0.19/0.09/0.16 vs 0.12/0.10/0.20; backbone lr 0.1 +
-  incremental lr 0.5, other_weight 0.1 - 1, kd_weight 10 or 3: no setting above the baseline on all
-  of seeds 0/1/2; kd_weight 10 stops the new classes from being learned (0.05 - 0.12).
-Why the gains stay small (per-step logs of the loss terms): after the first task the head is
-saturated (old logits ~17, CE ~0), so the teacher gives p_old(other) ~ 0 and max p_old ~ 1 on the
-new images: every weight (1 - p_old(other))^2 is ~ 1, every new image yields an old-class
-pseudo-label (all wrong by construction: no new image shows an old class), and UKD degenerates to
-KD that asks the student to keep p(old) ~ 1 on images CE labels as new. The two terms compromise on
-the new images (the first CE of each task is large, 10 - 28) and the new classes are learned less
-well (accuracy right after the task 0.3 - 0.9 vs 0.9 - 1.0 for fine-tuning). A segmentation image has
-background/unmatched queries that keep p_old(no-object) high on new objects; a single-label
-classification image has none, which is the missing ingredient. Weight aligning lets the old classes
-that KD kept compete with the new ones' larger weights.
+Measured numbers and the full notes: docs/learners/comformer.md.
 """
 
 from __future__ import annotations

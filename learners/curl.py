@@ -23,8 +23,7 @@ expectation capped at ``top_k`` components, a relative ELBO threshold (running m
 ``exp_thresh_sd`` running sd), fixed feature standardisation (``standardize``), the label readout.
 No within-event checkpoints.
 
-Code: ``learners/_curl_core.py`` (config, network, shared math), ``learners/_curl_unsupervised.py``
-(the unsupervised mode), this module (the supervised mode and the registration).
+Code: this module (supervised mode), ``_curl_unsupervised.py``, ``_curl_core.py`` (shared).
 
 Measured numbers and the full notes: docs/learners/curl.md.
 """

@@ -1,66 +1,30 @@
 """``dynamic_knn``: kNN-selected initialisation plus hyperparameter search (the reference's Dynamic).
 
-For every train event:
+For every train event (NEVIS'22 reference: ``finetuning_dknn.py``, ``hype.py``):
 
-1. **Selection by kNN transfer** (follows the paper / ``finetuning_dknn.py``,
-   ``DYNAMIC_KNN_TRANSFER_MATRIX``): the candidates are the stored model of every previous task key
-   and a freshly initialised model. Each candidate's backbone embeds at most ``knn_max_train``
-   examples of the new task's ``train`` split and at most ``knn_max_dev`` of its ``dev`` split
-   (evaluation preprocessing, batches of ``knn_batch_size``, batch norm on batch statistics as the
-   reference's ``is_training=True`` embedding; a random subset when a split is larger). A
-   scikit-learn ``KNeighborsClassifier`` (k = ``knn_k`` = 5, Euclidean) fit on the train features
-   scores the dev features: accuracy, or mean average precision of the per-label neighbour
-   frequencies for multi-label tasks. The candidate with the best score is the initialisation.
-   *Adaptation (bug fix)*: the fresh start is scored and ranked like every other candidate, so it
-   can be chosen (the reference ranks against a list without it, so it never wins once a task
-   exists). Ties go to the earliest candidate in the order previous tasks (oldest first), fresh.
-   The fresh candidate is exactly the initialisation :mod:`independent` would use.
-2. **Initialisation**: the chosen backbone; the head is the chosen model's own head when the new
-   task repeats its task key (the reference restores all heads), otherwise a fresh linear head.
-3. **Hyperparameter search** (follows ``hype.py``): ``num_trials`` trials from the same
-   initialisation, learning rate log-uniform in [``lr_min``, ``lr_max``] and label smoothing uniform
-   in [0, ``label_smoothing_max``], drawn from a seed of the run and the event. Each trial is the
-   shared recipe (:func:`nevis_bench.learner_kit.training.fit`: SGD + Nesterov, warm-up + cosine, keep the best
-   validated state, early stopping); the config's ``learning_rate`` and ``label_smoothing`` are
-   replaced by each trial's draw. *Adaptation (bug fix)*: the kept trial is the one with the lowest
-   dev error *of the state it keeps* (its best validation); the reference ranks trials by the error
-   at their final validation while keeping their best-validation state. Trials run one after the
-   other (the reference runs them on a thread pool; same result, less memory).
-4. The kept model (backbone + head) is stored under the task key (replacing an earlier model of a
-   repeated key); prediction uses the stored model of the evaluated task key (the reference's
-   per-task model zoo: no forgetting).
+1. **Selection by kNN transfer**: the candidates are the stored model of every previous task key
+   (``max_candidates`` > 0: the most recent ones) and a fresh model; each candidate's backbone
+   embeds at most ``knn_max_train`` train and ``knn_max_dev`` dev examples of the new task, and a
+   scikit-learn kNN (``knn_k`` = 5) scores the dev features (accuracy; mAP for multi-label tasks).
+   The best candidate is the initialisation (the head too when the task key repeats).
+2. **Hyperparameter search**: ``num_trials`` trials of the shared recipe
+   (:func:`nevis_bench.learner_kit.training.fit`) from that initialisation, learning rate
+   log-uniform in [``lr_min``, ``lr_max``], label smoothing uniform in [0, ``label_smoothing_max``].
+3. The kept trial's model is stored under the task key and predicts that task (no forgetting).
 
-Compute (DESIGN.md): the kept trial's steps and validations are ``train`` FLOPs; every discarded
-trial's are ``search`` FLOPs (the reference sums all trials into training); the kNN scoring is
-``selection``: every candidate's backbone forward passes over the scored examples (counted with
-``ctx.flops``) plus the distance computation, ``n_dev x n_train x D`` multiply-accumulates, i.e.
-``2 n_dev n_train D`` FLOPs per candidate (the reference does not count kNN FLOPs: "TODO").
+Compute: the kept trial is ``train``, discarded trials ``search``, the kNN scoring (backbone
+forwards + ``2 n_dev n_train D`` distance FLOPs per candidate) ``selection``. Resume inside a train
+event is exact.
 
-Memory: the state holds one model (backbone + head state_dicts, CPU tensors) per distinct task key,
-which prediction needs anyway; candidates are these same models (``max_candidates`` > 0 scores only
-the most recent ones). During the search only the best trial's weights so far are kept besides the
-trial being trained; kNN features of one candidate at a time, at most ``knn_max_train`` +
-``knn_max_dev`` rows.
+Deviations: two bug fixes (the fresh candidate is ranked like the others; the kept trial is ranked
+by the dev error of the state it keeps, its best validation); defaults scaled to the synthetic
+streams (*adaptations*): 2 trials with a per-trial budget below half of ``independent``'s
+(``epochs`` 5, ``min_steps`` 25, ``max_steps`` 200), kNN on at most 250 train / 125 dev examples,
+LR range [1e-2, 1e-1]; batch 64 instead of the reference's adaptive batch size. The reference's
+settings: ``-o num_trials=16 -o epochs=12 -o min_steps=40 -o max_steps=400 -o lr_min=1e-4
+-o knn_max_train=10000 -o knn_max_dev=5000``.
 
-Defaults, scaled to the synthetic streams (*adaptations*): the reference trains 16 trials (4 in its
-cheap config) of up to 50,000 steps each with LR in [1e-4, 1e-1], and scores kNN on up to 10,000
-train / 5,000 dev examples. To fit ``nevis-bench run --stream synthetic-short --learner dynamic_knn``
-into about 4 minutes on 2 CPU cores, the default is **2 trials**, each with less than half of
-:mod:`independent`'s step budget (``epochs`` 5, ``min_steps`` 25, ``max_steps`` 200, against 12 /
-40 / 400), so the whole search costs about one independent run; kNN scoring uses at most **250
-train / 125 dev** examples per candidate (every previous model is still a candidate, so selection
-grows with the stream: about 0.1 M forward passes on synthetic-short). The LR range is narrowed to
-[1e-2, 1e-1]: with a few dozen steps per trial smaller rates barely move a fresh model, and with two
-draws both would often land there. Measured on synthetic-tiny (1 thread, loaded machine): 65 s, the
-same as ``independent`` (65 s), at average error 0.511 against independent's 0.441 (the halved
-per-trial budget costs more than the search and the transfer win back there). Estimated for
-synthetic-short from the step and forward-pass counts: about 1.3-1.45x ``independent``'s 149 s,
-i.e. 3.2-3.6 minutes. The reference's adaptive batch size (0.25% of the training set, at least 16)
-would be 16 for every synthetic task; the recipe's batch 64 is used. The reference's search space
-and kNN caps with the full recipe budget per trial: ``-o num_trials=16 -o epochs=12 -o min_steps=40
--o max_steps=400 -o lr_min=1e-4 -o knn_max_train=10000 -o knn_max_dev=5000``.
-Resume inside a train event is exact: the checkpoint holds the selection result, the finished trials
-and the best weights so far, plus the running trial's :func:`fit` state.
+Measured numbers and the full notes: docs/learners/dynamic_knn.md.
 """
 
 from __future__ import annotations

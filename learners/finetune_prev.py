@@ -4,6 +4,8 @@ The backbone carries over from task to task; each task key has its own linear he
 for a new task and reused when a task repeats. Training uses the shared recipe with a new optimiser
 per task. Prediction uses the *current* backbone with the task's head, so the final evaluation of
 earlier tasks shows forgetting (unlike the reference, which kept a per-task model zoo).
+
+Measured numbers and the full notes: docs/learners/finetune_prev.md.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Every train event initialises a new backbone and head and trains them with the s
 (:mod:`nevis_bench.learner_kit.training`). The trained model of each task key is kept; prediction uses the
 model trained on that task, so there is no forgetting and no transfer. A repeated task is trained
 again from scratch and replaces the earlier model.
+
+Measured numbers and the full notes: docs/learners/independent.md.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ votes per class; multi-label: mean of the neighbours' multi-hot labels, a probab
 FLOPs (FlopCounterMode does not see ``cdist``, so they are counted analytically): the distance
 computation is N_query x N_ref x D multiply-accumulates = 2 x N_query x N_ref x D FLOPs at predict
 time (inference); the vote is negligible.
+
+Measured numbers and the full notes: docs/learners/knn.md.
 """
 
 from __future__ import annotations

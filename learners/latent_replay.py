@@ -1,6 +1,7 @@
 """``latent_replay``: a frozen encoder, a replay buffer of latent vectors and a trained head.
 
-Follows latent_CL's ``latent_ER`` regime (learner_specs.md section 1):
+Follows latent_CL's ``latent_ER`` regime (Ostapenko et al. 2022, "Continual Learning with Foundation
+Models: An Empirical Study of Latent Replay"):
 
 * the encoder (``encoder``, see :mod:`nevis_bench.learner_kit.encoders`) is frozen and only encodes images; its
   features are cached on disk but its forward FLOPs are charged for every image, every time
@@ -21,6 +22,8 @@ Follows latent_CL's ``latent_ER`` regime (learner_specs.md section 1):
 
 State (plain data): ``heads`` (label space -> head state dict), ``seen`` (label space -> seen
 class ids), ``buffer`` (label space -> {"x": features, "y": labels}).
+
+Measured numbers and the full notes: docs/learners/latent_replay.md.
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ class LatentReplayLearner:
             "buffer": {**state["buffer"], space: new_buffer},
         }
         stored = [t for b in state["buffer"].values() for t in (b["x"], b["y"])]
-        n_buf, bytes_buf = tensors_size(*stored)
+        n_buf, _ = tensors_size(*stored)
         head_params = sum(p.numel() for p in head.parameters())
         usage = ResourceUsage(
             flops_train=float(encode_flops + head_flops),

@@ -1,63 +1,24 @@
 """``leo``: Latent Embedding Optimization (Rusu et al., ICLR 2019) on frozen features, meta-trained on the stream.
 
-What follows the paper / ``deepmind/leo`` (``model.py``, ``config.py``):
+Follows the paper / ``deepmind/leo`` (``model.py``, ``config.py``): L2-normalised frozen embeddings;
+an encoder (dropout, bias-free linear map to ``latent`` = 64) and a relation network give a Gaussian
+over each class's latent code z_c; a bias-free linear decoder gives a Gaussian over the class weights
+w_c (Glorot offset on the standard deviation); logits x . w_c; the inner loop takes ``latent_steps``
+(5) steps on z with learned per-dimension rates, then ``finetune_steps`` (5) on w; meta-training
+differentiates through both (second order) with the outer loss of the paper (validation CE + KL,
+encoder, L2 and orthogonality penalties), Adam with gradient clipping, N-way 1-shot episodes.
 
-* frozen, L2-normalised embeddings; the encoder is dropout then a bias-free linear map to
-  ``latent`` (64) dimensions;
-* the relation network: a 3-layer MLP of width 2 x ``latent`` over concatenated pairs of codes,
-  averaged over partners and then over each class's examples; its output is the mean and
-  (``exp(u) - 1``) standard deviation of a per-class Gaussian over z_c, sampled during
-  meta-training, the mean at test;
-* the decoder: a bias-free linear map ``latent -> 2 x D`` giving the mean and standard deviation of
-  the class weight vector w_c, the standard deviation shifted by the Glorot offset
-  sqrt(2 / (N + D)); sampled during meta-training (``weight_samples`` = K samples, averaged;
-  logits are linear in w so averaging the logits is averaging the weights), the mean at test;
-* logits x . w_c with dropout on x during meta-training;
-* the inner loop: ``latent_steps`` (5) steps z <- z - alpha (.) grad_z L_tr with alpha learned per
-  latent dimension (init 1), then ``finetune_steps`` (5) steps w <- w - eta (.) grad_w L_tr with eta
-  learned per feature dimension (init 1e-3); meta-training differentiates through both loops
-  (second order);
-* the outer loss: validation cross-entropy after both loops + ``kl_weight`` x a sampled estimate of
-  KL(q(z|D_tr) || N(0, I)) (mean over elements) + ``encoder_penalty`` x mean (stopgrad(z') - z)^2 +
-  ``l2_penalty`` x sum(W^2)/2 + ``orthogonality_penalty`` x mean((corr(decoder rows) - I)^2);
-  Adam, gradients clipped by value then by norm (0.1 each); a step whose gradient is not finite
-  uses the L2 gradient only; meta-batches of N-way 1-shot episodes with 15 validation examples
-  per class (default loss weights and dropout: ``config.py`` defaults).
+Deviations [deviation] (the repository has no continual loop): a frozen random ``small_convnet``
+(``learners/_frozen_features.py``; every image forwarded is charged); continual meta-training: each
+train event stores up to ``store_per_class`` features per class and runs ``meta_steps`` meta-steps on
+episodes of the stored tasks and the current one (no meta-pre-training); ``outer_lr`` 3e-3 (paper
+1e-4 over 100k steps), float32, standard deviations floored at 1e-5; each task is solved by the
+inner loop on its whole training split (codes from ``solve_shots`` examples per class, relation
+partners capped at ``relation_partners``) and its W_t is stored per task key (task-incremental);
+optional ``polish_steps`` of Adam on W_t (default 0); multi-label tasks: one code per label,
+per-label BCE, sigmoid scores; no within-event checkpoints.
 
-Adaptations ([deviation]; the repository has no continual loop, see learner_specs.md section 6):
-
-* frozen encoder: ``learners/_frozen_features.py`` (a seeded random ``small_convnet``; every image
-  forwarded is charged: train FLOPs in train events, inference FLOPs in predict events); its
-  features are rescaled to unit L2 norm as in LEO's ``data.py``;
-* continual meta-training: each train event stores up to ``store_per_class`` training features per
-  class of the task (float16) in the state, then runs ``meta_steps`` meta-steps on episodes drawn
-  from the stored features of the past tasks *and the current one* (the current task's training
-  data is legitimately available, and without it the first task would get no meta-training at
-  all); an episode's classes all come from one stored task; N = min(``n_way``, the classes of the
-  task with at least ``k_shot`` + 1 stored examples); validation examples per class are at most
-  ``val_per_class`` and at most what is stored. Meta-updates (the forward, both unrolled loops and
-  the second-order backward) are counted as train FLOPs. No meta-pre-training before the stream;
-* Adam learning rate 1e-3 (paper 1e-4 over 100k steps; here a few thousand steps in total), float32
-  (paper float64); standard deviations are floored at 1e-5 (paper 1e-10) for float32;
-* solving a task (any number of classes): codes from ``solve_shots`` (<= 5) training examples per
-  class (drawn with replacement when a class has fewer), the relation network's partners capped at
-  ``relation_partners`` codes (a random subset of the task's codes, shared by every code, when
-  N x K exceeds it: cost N x K x cap instead of (N x K)^2); the latent and fine-tuning steps run on
-  the task's whole training split (the meta-learned alpha and eta); the resulting W_t (one row per
-  class, classes without training examples masked out) is stored per task key and used to
-  predict that task (task-incremental; W_t never changes after its task); optional
-  ``polish_steps`` of Adam on W_t afterwards (default 0, so the classifier is LEO's inner loop);
-* multi-label tasks: one code per label (from examples where the label is positive), the inner
-  loss is the mean per-label binary cross-entropy of x . w_c, predictions are sigmoids; only their
-  single-positive examples are stored for meta-training episodes (as single-label examples);
-* no within-event checkpoints (the loops are short).
-
-Measured (tests/test_leo.py; synthetic-class-incremental 5 x 10 classes, 3 tasks x 100 meta-steps):
-held-out 5-way 1-shot accuracy 0.315 untrained -> 0.663 meta-trained; the latent steps lower the
-training loss in 100% of 200 held-out episodes. On synthetic-short (seed 0) the average error is
-0.790 (``independent``: 0.421) in 139 s on a loaded 2-core machine: with unit-norm features and few
-meta-steps the decoded weights stay small, so on many-class tasks the 5 + 5 inner steps barely move
-the loss (ln 100 -> 4.60); ``polish_steps`` is the spec's optional remedy.
+Measured numbers and the full notes: docs/learners/leo.md.
 """
 
 from __future__ import annotations

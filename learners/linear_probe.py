@@ -12,6 +12,8 @@ evaluates the logits (N x D x C multiply-accumulates) and the gradient (another 
 training costs iterations x N x D x C x 2 MACs = 4 x iterations x N x D x C FLOPs (``n_iter_`` as
 reported by scikit-learn; extra line-search evaluations are not reported by it and not counted).
 Prediction: N x D x C MACs = 2 x N x D x C FLOPs.
+
+Measured numbers and the full notes: docs/learners/linear_probe.md.
 """
 
 from __future__ import annotations

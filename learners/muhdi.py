@@ -2,70 +2,27 @@
 
 Saporta, Douillard, Vu, Perez, Cord, "Multi-Head Distillation for Continual Unsupervised Domain
 Adaptation in Semantic Segmentation", CVPR 2022 Workshop on Continual Learning (code: valeoai/MuHDi,
-``train_UDA.py``: ``train_advent_muhdi``, ``features_distillation``, ``_local_pod``). See
-learners/_distillation.py for the label spaces, the training loop (the shared SGD recipe, full step
-budget) and the FLOP accounting.
+``train_UDA.py``). See learners/_distillation.py for the label spaces, the training loop (the shared
+SGD recipe, full step budget) and the FLOP accounting.
 
-Follows the paper/code:
-* two head sets on one backbone: a per-task **specialist** head trained with the supervised loss
-  (CE; BCE for multi-label tasks) and the deployed **agnostic** head, which never sees a label: it
-  learns only by distillation, KL(specialist, detached || agnostic) on the current task's inputs
-  (``spe_weight``, the code's ``LAMBDA_KT_TARGET`` = 1);
-* the frozen previous model (backbone + agnostic heads, eval mode) is the teacher:
-  KL(old agnostic || new agnostic) (``kt_weight``) and multi-level local POD between the old and the
-  new backbone's block outputs (pre-ReLU; squared activations, scales 1, 2, 4, width- and
-  height-pooled cells, Frobenius distance averaged over the batch then over the levels;
-  ``feat_weight``);
-* only the agnostic head is kept for prediction; the specialist is rebuilt (fresh) for every task
-  and dropped after it; backbone, agnostic heads and the teacher snapshot persist.
+Follows the paper/code: a per-task **specialist** head trained with the supervised loss distils
+into the deployed **agnostic** head, which never sees a label (``spe_weight``); the frozen previous
+model is the teacher: KL(old agnostic || new agnostic) (``kt_weight``) and multi-level local POD
+between the old and new backbone's block outputs (``feat_weight``); only the agnostic head is kept.
 
-Adaptations [deviation] (supervised classification, no domains):
-* no adversarial / entropy alignment and no discriminators: every task is labelled, so the
-  specialist is trained with CE on the task's labels;
-* no always-available source set: the teacher terms use the current task's inputs (LwF-style);
-* no ASPP and no auxiliary (stage-3) head: one linear head per set on the pooled features;
-* loss weights: ``kt_weight`` keeps the code's ``KT_LAMBDA = 1e-5`` (the teacher's logit KL is
-  all but off, as in the code); ``feat_weight`` is retuned to 0.01 (the code's 1e-5 was tuned for
-  per-pixel segmentation features; here the POD term is about 30 before weighting) and every KL
-  runs at temperature 2 (the code: 1) [deviation]. Measured in TI on the 5-task x 2-class split of
-  tests/test_muhdi.py (40 steps per task; final average accuracy for seeds 0 / 1 / 2): plain
-  fine-tuning 0.72 / 0.66 / 0.81; these defaults 0.83 / 0.81 / 0.86; without POD 0.77 / 0.68 /
-  0.78; the spec's retuned ``kt_weight`` 0.1: 0.77 / 0.73 / 0.76 and 1: 0.68 / 0.74 / - (on 2-class
-  heads the teacher's KL on new-task inputs tends to pin an old head to one class);
-  ``feat_weight = 0.1`` swamps the CE and new tasks stay at chance. At temperature 1 the agnostic
-  head, which learns only through the specialist, was sometimes still at chance after 30 steps.
-* teacher KL averaged over the old heads (MuHDi has one agnostic head; here there is one per task);
-* budget: 8 epochs per task (the harness recipe: 12), clipped to [40, 400] steps, so that the
-  default run of ``synthetic-short`` (25 tasks, 1848 steps) stays near 4 minutes on 2 cores
-  (estimated from a 40-steps-per-task run: 1000 steps in 209 s on one loaded thread);
-* SGD recipe of the harness (Nesterov, warm-up + cosine, one learning rate for all heads) instead of
-  SGD 2.5e-4 with 10x on the heads and poly decay; no warm start of the agnostic head from the
-  specialist (``train.py`` copies checkpointed specialist heads into the agnostic slots; here the
-  specialist is new for every task, so there is nothing to copy).
+Modes in a shared (class-incremental) label space: ``ti`` (the default): each task's classes form
+their own slice of the agnostic head, the specialist distils into the task's slice, the teacher
+into every old slice, predictions are restricted to the task's classes; ``ta``: one head over every
+class seen, the specialist covers the seen classes. Per-task label spaces: one agnostic head per
+task key. ``specialist = False`` with ``kt_weight = feat_weight = 0`` is plain fine-tuning.
 
-Modes in a shared (class-incremental) label space:
-* ``ti`` (task-incremental, the default; the setting where the paper's claim carries over):
-  the agnostic head's rows of task ``j``'s classes are its head ``A_j`` (a softmax restricted to
-  them equals a separate per-task head). The specialist covers the task's classes and distils into
-  ``A_t``; the teacher distils every old ``A_j`` (softmax over task ``j``'s classes) on current
-  inputs; predictions are restricted to the task's classes.
-* ``ta`` (task-agnostic): one head over every class seen so far. The specialist covers the seen
-  classes (as in MuHDi, where specialist and agnostic heads share one label space) and is trained
-  with CE over them on the task's data; it distils into the agnostic head over the seen classes, and
-  the teacher into the old-class slice (softmax over the old classes). [deviation] The spec's
-  "specialist into the task-t slice only" gives no signal between the slices, so cross-task scores
-  would be uncalibrated.
-Per-task label spaces (ordinary streams): one agnostic head per task key; the specialist has the
-task's outputs and distils into that head; the teacher distils every old head (softmax, or
-per-class Bernoulli KL for multi-label heads).
+Deviations [deviation]: no adversarial/entropy alignment, no discriminators, no source set, no ASPP
+or auxiliary head (every task is labelled; teacher terms on the current inputs); ``feat_weight``
+retuned to 0.01 (code 1e-5) and every KL at temperature 2 (code 1), ``kt_weight`` the code's 1e-5;
+teacher KL averaged over the old heads; 8 epochs per task (recipe 12) to keep ``synthetic-short``
+near 4 minutes; the harness's SGD recipe; no warm start of the agnostic head from the specialist.
 
-``specialist = False`` trains the agnostic head with the supervised loss directly (TI: CE over the
-task's classes; TA: CE over the seen classes); with ``kt_weight = feat_weight = 0`` as well this is
-plain fine-tuning of the same network with no teacher forward counted: the acceptance baseline.
-
-FLOPs (train phase, counted by the shared loop): forward + backward of the backbone and every head
-(agnostic heads and the specialist) per step, plus the teacher's forward (backbone + its heads) per
-step. KL and POD are elementwise (counted as 0 like the optimiser update, the harness convention).
+Measured numbers and the full notes: docs/learners/muhdi.md.
 """
 
 from __future__ import annotations

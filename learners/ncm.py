@@ -8,6 +8,8 @@ distance; multi-label: sigmoid(d_negative^2 - d_positive^2) per class.
 
 FLOPs, analytic (no module runs): class means = N x D additions (train); distances =
 N_query x (number of means) x D multiply-accumulates = 2x FLOPs (inference).
+
+Measured numbers and the full notes: docs/learners/ncm.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``pruned_finetune``: zero-shot structured pruning of a pre-trained ResNet, then per-task finetuning.
 
-Caccia et al. 2023, "Towards Compute-Optimal Transfer Learning" (learner_specs.md section 2; no
-public code, so the details below are our reconstruction):
+Caccia et al. 2023, "Towards Compute-Optimal Transfer Learning" (no public code, so the details
+below are our reconstruction):
 
 1. Once per model construction, with no data: load the encoder ``encoder`` (a torchvision ResNet from
    :mod:`nevis_bench.learner_kit.encoders`: ``resnet50``/``resnet18`` with ImageNet weights, ``random:resnet18``,
@@ -19,6 +19,8 @@ public code, so the details below are our reconstruction):
 Pruning is deterministic and cheap (not counted: a sort of filter norms). FLOPs: the training loop's
 counted forward+backward passes of the pruned model (``flops_train``) and the forward passes at
 prediction (``flops_inference``).
+
+Measured numbers and the full notes: docs/learners/pruned_finetune.md.
 """
 
 from __future__ import annotations

@@ -9,89 +9,21 @@ The task layers and a per-task head (theta) are adapted by SGD on each task with
 (omega) frozen; omega is meta-learned after each task from the stored adaptation trajectory, so it
 acts as a learned preconditioner of the task layers' gradients.
 
-What follows the paper / ``flennerhag/warpgrad`` (Algorithm 2, ``updaters.py``):
+Follows the paper / ``flennerhag/warpgrad`` (Algorithm 2, ``updaters.py``): linear warps, frozen
+during plain-SGD adaptation from the meta-learned theta0; the warp objective ``warp_on_same_loss``
+over a trajectory buffer (second order; ``approx``: Hessian-free); ``simplified_leap`` on theta0;
+the paper-only continual fix for stale task parameters (``past_weight``).
 
-* task layers and warp layers interleaved; warp layers linear (the repo's default ``WarpLayer`` has
-  no activation, BN or residual); frozen during adaptation, which is plain SGD (inner lr 0.1 and
-  100 inner steps, the Omniglot defaults);
-* ``init_adaptation``: each task starts from the meta-learned initialisation theta0 of the task layers;
-* trajectory buffer: snapshots theta_k taken during adaptation, used and discarded in the
-  meta-update right after the task;
-* warp objective ``warp_on_same_loss``: over the shuffled buffer, one point per meta-step (the
-  ``DualUpdater`` default ``bsz=1``, ``epochs=1``): set theta = theta_k, take one differentiable SGD
-  step on a batch b1, compute the loss on a second batch b2 at the stepped parameters and backprop
-  into omega only (second order through the step); ``approx=True`` is the repo's Hessian-free
-  variant, the loss on b1 at theta_k; the outer optimiser is SGD (lr 0.1 in the paper);
-* init objective ``simplified_leap``: the meta-gradient of theta0 is the sum over consecutive buffer
-  points of (theta_k - theta_{k+1}) / ||theta_k - theta_{k+1}|| (global norm), per task; SGD on theta0;
-* the continual-learning fix for stale task parameters by past-task losses in the warp objective
-  is the paper's continual variant (**[paper-only]**, not in the repo; specified here as below).
+Deviations [deviation]: frozen random-convnet features instead of pixels (linear+ReLU blocks, HxH
+linear warps); warps initialised to the identity; a fresh zero-initialised head per task (BCE for
+multi-label tasks); stored theta_t of every task key predicts with the current omega (fixes:
+``past_weight``, ``freeze_after``); per-task input standardisation; the Leap gradient averaged over
+segments; inner SGD lr 0.3, 300 steps, batch 64 (repo 0.1, 100, 128); ``meta_points`` = 30
+snapshots; the buffer holds the current task only; ``probe_loss`` at ``probe_step`` reported; no
+within-event checkpoints. Every inner step, meta-step and probe is counted with FlopCounterMode as
+train FLOPs.
 
-Adaptations (**[deviation]**):
-
-* **frozen features, not pixels.** The warp meta-step is second order (a double backward through an
-  inner step, about 3-4 ordinary steps per trajectory point) and the stream has ~25 tasks that must
-  run in a few CPU minutes; a pixel convnet with warp convs after each block would cost 10-100x
-  more per step. So the inputs are the features of ``learners/_frozen_features.py`` (a seeded random
-  ``small_convnet``, eval mode, never trained); every encoder forward is charged (train FLOPs on
-  train events, inference FLOPs on predict events). The paper's conv blocks become linear+ReLU
-  blocks and its 3x3 warp convs become HxH linear warps;
-* warp layers are initialised to the identity (weight I, bias 0), so at initialisation the warped
-  network is exactly the unwarped MLP and what the meta-learning gains is measured against plain SGD;
-* heads: NEVIS tasks have any number of classes, so theta0 covers the task layers only and every
-  task gets a fresh zero-initialised linear head (trained in the inner loop, part of theta_k in the
-  warp objective, not part of the init objective). Multi-label tasks use per-label BCE (sigmoid
-  scores), single-label tasks cross-entropy (softmax scores);
-* persistence and prediction (learner_specs.md "Mapping"): the final theta_t and head of every task
-  key are stored; a predict event uses them with the *current* omega. Since omega keeps moving, a
-  stored theta_t goes stale. Two fixes, both options:
-  - ``past_weight``: the warp meta-loss of every meta-step also contains
-    ``past_weight * mean_t CE(memory_t; theta_t, omega)``, the loss of the stored final parameters
-    of the last ``past_tasks`` tasks on ``memory_per_task`` stored training features each, under
-    the current omega. The task just trained is included, because the predict event that follows
-    a train event uses theta_t with the omega updated after it;
-  - ``freeze_after``: omega is meta-updated during the first ``freeze_after`` train events only
-    (0: never frozen);
-* "both meta-objectives off" (``warp_weight = past_weight = 0``, or omega frozen): no meta-update
-  of omega is computed at all, so omega stays bit-identical (tests/test_warpgrad.py checks it);
-  ``init_weight = 0`` likewise leaves theta0 untouched;
-* task-specific input standardisation: features are centred and scaled per dimension with the
-  mean and standard deviation of the task's training features (stored with the task, applied at
-  prediction). The random frozen features share a large common component (mean norm ~16 against a
-  spread of ~1.6 on the synthetic tasks); without this SGD at lr 0.1 stayed at chance in 100 steps.
-  It stands in for the batch norm of the paper's conv blocks;
-* the simplified-Leap gradient is averaged over the buffer's segments instead of summed, so the
-  size of a theta0 step does not grow with the number of snapshots kept (at most ``init_lr`` per
-  task). With the sum over 30 segments theta0 and the warps grew until adaptation diverged
-  (NaN on the 8th task of synthetic-short);
-* inner loop: SGD lr 0.3 for 300 steps, batch 64 (repo: lr 0.1, 100 steps, batch 128). With the
-  repo's values the 100-class tasks of the stream stayed near chance (COIL-100 stand-in: error
-  0.96 after 100 steps at lr 0.1, 0.28 after 400 steps at lr 0.3);
-* the buffer keeps ``meta_points`` = 30 evenly spaced snapshots (one every 10 inner steps) instead
-  of every step (the repo's ``Warp`` dumps the state at every forward); one meta-step per snapshot.
-  With 10 snapshots over 300 steps most points sat where the task loss is already ~0 and the warps
-  hardly moved (warp change ~0.05 per task, probe-loss gain under 10%);
-* the trajectory buffer holds only the current task (the repo's ``ReplayBuffer`` holds a meta-batch
-  of 20 tasks); the continual setting sees one task at a time, and the past-task term stands in for
-  the rest of the meta-batch;
-* ``probe_step``: the full training-set loss after ``probe_step`` inner steps is reported in the
-  event's ``learner_info`` (``probe_loss``; its forward is charged as train FLOPs), the quantity of
-  the acceptance test; no within-event checkpoints (a task's loop takes well under a second).
-
-Compute: every inner step (forward + backward through task and warp layers), every meta-step
-(forward, differentiable step, second forward, double backward, past-task forwards and backward) and
-the probe are measured once per shape with ``FlopCounterMode`` (``_frozen_features.counted``) and
-charged as train FLOPs; the elementwise SGD and Leap updates are not counted, as for every learner.
-
-Measured (tests/test_warpgrad.py; 8 class-incremental tasks of 4 classes of the synthetic
-Oxford-IIIT Pets stand-in, defaults with the init objective off in both runs): full training loss
-at inner step 20 on tasks 5-8 is 0.422 with meta-learned warps vs 0.533 with identity warps
-(ratio 0.79). With identity-vs-learned warps at the repo's inner settings (lr 0.1, 100 steps) the
-ratio was 0.71-0.83 (20 or 10 snapshots). The staleness the past-task term fixes is small on
-these tasks (stored parameters fit their data to ~3e-4 either way; the term lowers the summed
-stored-task loss under the final warps from 0.0024 to 0.0021). synthetic-short with the defaults
-(25 tasks, seed 0): average error 0.462 (mAP 0.19 on the multi-label tasks), 56 s wall time on the
-loaded 2-core machine, task cache already prepared.
+Measured numbers and the full notes: docs/learners/warpgrad.md.
 """
 
 from __future__ import annotations
