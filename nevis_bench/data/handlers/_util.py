@@ -89,9 +89,11 @@ def tar_names(path: pathlib.Path) -> list[str]:
         return [m.name for m in archive if m.isfile() and not IGNORED.search(m.name)]
 
 
-def zip_names(archive: zipfile.ZipFile) -> list[str]:
-    """Sorted file names of a zip archive (the reference iterates zips in sorted name order)."""
-    return sorted(n for n in archive.namelist() if not n.endswith("/") and not IGNORED.search(n))
+def zip_names(archive: zipfile.ZipFile, sort: bool = True) -> list[str]:
+    """File names of a zip archive, sorted (the reference iterates most zips in sorted name order) or,
+    with ``sort=False``, in archive order."""
+    names = [n for n in archive.namelist() if not n.endswith("/") and not IGNORED.search(n)]
+    return sorted(names) if sort else names
 
 
 def parent_name(path: str) -> str:
@@ -109,25 +111,27 @@ def labelled_examples(
     mode: str | None = None,
     crop: "Callable[[Image.Image, str], Image.Image] | None" = None,
     dedup_notes: dict | None = None,
+    sort: bool = True,
 ) -> Iterator["Example"]:
     """Examples of the members of ``archives`` (in turn) whose ``label_of(member)`` is not None.
 
-    Members: a ``.zip`` in sorted name order (:func:`zip_names`; ``label_of`` is called once per
-    member, for all of them, when the archive is opened, before any is decoded), any other archive
-    as a tar in archive order (:func:`iter_tar`). Each is decoded with ``ctx.decoded`` (id
-    ``<archive name>:<member>``), converted to ``mode`` if given, and, when ``dedup_notes`` is given,
-    dropped if an earlier example had the same pixels and label (:class:`Deduplicator`; the count is
-    stored as ``dedup_notes["duplicates_removed"]`` once all are read). A kept example's split is
-    ``split`` if it is a split name, else the next draw of ``split`` (a :class:`CategoricalSplitter`,
-    which callers may share between calls; by default a new ``CategoricalSplitter(ALL_DATA)``).
-    ``crop(image, split)``, if given, replaces the image once its split is known.
+    Members of a ``.zip`` come in sorted name order, or in archive order with ``sort=False``
+    (:func:`zip_names`); ``label_of`` is called once per member, for all of them, when the zip is
+    opened, before any is decoded. Any other archive is read as a tar, in archive order
+    (:func:`iter_tar`). Each member is decoded with ``ctx.decoded`` (id ``<archive name>:<member>``),
+    converted to ``mode`` if given and, when ``dedup_notes`` is given, dropped if an earlier example had
+    the same pixels and label (:class:`Deduplicator`; the count is stored as
+    ``dedup_notes["duplicates_removed"]`` once all are read). A kept example's split is ``split`` if it
+    is a split name, else the next draw of ``split`` (a :class:`CategoricalSplitter`, which callers may
+    share between calls; by default a new ``CategoricalSplitter(ALL_DATA)``). ``crop(image, split)``,
+    if given, replaces the image once its split is known.
     """
     from nevis_bench.data.handlers import Example
 
     splitter = CategoricalSplitter(ALL_DATA) if split is None else split
     dedup = Deduplicator() if dedup_notes is not None else None
     for archive in archives:
-        for name, example_id, image, label in _labelled_members(ctx, archive, label_of):
+        for name, example_id, image, label in _labelled_members(ctx, archive, label_of, sort):
             if mode is not None:
                 image = image.convert(mode)
             if dedup is not None and not dedup.is_new(image, label):
@@ -138,12 +142,14 @@ def labelled_examples(
         dedup_notes["duplicates_removed"] = dedup.removed
 
 
-def found_classes(archives: Sequence[pathlib.Path], class_of: Callable[[str], str | None]) -> tuple[list[str], Callable[[str], int | None]]:
+def found_classes(
+    archives: Sequence[pathlib.Path], class_of: Callable[[str], str | None]
+) -> tuple[list[str], Callable[[str], int | None]]:
     """The class names ``class_of`` gives the members of ``archives`` (zip or tar; None for members to
     skip), sorted, and the matching ``label_of``: a member's index in that list, or None."""
     found: set[str] = set()
     for archive in archives:
-        if archive.name.lower().endswith(".zip"):
+        if _is_zip(archive):
             with zipfile.ZipFile(archive) as zf:
                 names = zip_names(zf)
         else:
@@ -159,11 +165,15 @@ def found_classes(archives: Sequence[pathlib.Path], class_of: Callable[[str], st
     return classes, label_of
 
 
-def _labelled_members(ctx: "HandlerContext", archive: pathlib.Path, label_of: Callable[[str], object]):
+def _is_zip(archive: pathlib.Path) -> bool:
+    return archive.name.lower().endswith(".zip")
+
+
+def _labelled_members(ctx: "HandlerContext", archive: pathlib.Path, label_of: Callable[[str], object], sort: bool):
     """``(member, example id, image, label)`` of the labelled members of one archive (see :func:`labelled_examples`)."""
-    if archive.name.lower().endswith(".zip"):
+    if _is_zip(archive):
         with zipfile.ZipFile(archive) as zf:
-            labelled = [(name, label_of(name)) for name in zip_names(zf)]
+            labelled = [(name, label_of(name)) for name in zip_names(zf, sort)]
             members = ((name, zf.read(name)) for name, label in labelled if label is not None)
             labels = dict(labelled)
             for name, example_id, image in ctx.decoded(members, archive.name):

@@ -18,10 +18,9 @@ stopped with a KeyError); ``Thumbs.db``/``__MACOSX`` entries are skipped.
 from __future__ import annotations
 
 import re
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, IGNORED, CategoricalSplitter
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import labelled_examples
 
 ALIASES = {
     "marieg": "marie", "heatherg": "heather", "kayg": "kay", "neilg": "neil", "graemeg": "graeme",
@@ -54,17 +53,8 @@ def label_of(member: str) -> int:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file("Aberdeen.zip")
-
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        with zipfile.ZipFile(archive) as zf:
-            names = [i.filename for i in zf.infolist() if not i.is_dir() and not IGNORED.search(i.filename)]
-            labels = {name: label_of(name) for name in names}
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                yield Example(splitter.next(), example_id, image, labels[name])
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    examples = labelled_examples(ctx, [ctx.file("Aberdeen.zip")], label_of, sort=False)  # label_of raises on an unknown person
+    return HandlerOutput(examples, list(CLASS_NAMES))
 
 
 HANDLER = Handler(

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, IGNORED, CategoricalSplitter, parent_name
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, parent_name, zip_names
 
 ROOT = "Animals_with_Attributes2/"
 MAX_SIZE = 256
@@ -68,10 +68,7 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
                 raise HandlerError(f"awa2: predicate-matrix-binary.txt is {matrix.shape}, expected {(len(class_ids), len(predicates))}")
             part_of = {c: "train" for c in names(read["trainclasses.txt"])}
             part_of.update({c: "test" for c in names(read["testclasses.txt"])})
-            members = [
-                i.filename for i in zf.infolist()
-                if not i.is_dir() and "JPEGImages" in i.filename and not IGNORED.search(i.filename) and parent_name(i.filename) in part_of
-            ]
+            members = [n for n in zip_names(zf, sort=False) if "JPEGImages" in n and parent_name(n) in part_of]
             splitter = CategoricalSplitter(FOR_TRAIN)
             for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in members), archive.name):
                 animal = parent_name(name)

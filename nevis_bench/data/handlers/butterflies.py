@@ -18,7 +18,7 @@ import re
 import zipfile
 
 from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, IGNORED, CategoricalSplitter
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, zip_names
 
 TEST_IMAGES = {
     "admiral": {14, 103, 41, 86, 9, 53, 6, 55, 66, 92},
@@ -47,7 +47,7 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     def examples():
         splitter = CategoricalSplitter(FOR_TRAIN)
         with zipfile.ZipFile(archive) as zf:
-            names = [i.filename for i in zf.infolist() if not i.is_dir() and not IGNORED.search(i.filename)]
+            names = zip_names(zf, sort=False)
             plans = {name: plan(name) for name in names}
             for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
                 label, is_test = plans[name]

@@ -18,7 +18,7 @@ import posixpath
 import zipfile
 
 from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, IGNORED, CategoricalSplitter
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, zip_names
 from nevis_bench.data.handlers.food101 import CLASS_NAMES, LABELS
 
 ARCHIVE = "Food-101N_release.zip"
@@ -48,10 +48,7 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
             def key(name: str) -> str:
                 return f"{posixpath.basename(posixpath.dirname(name))}/{posixpath.basename(name)}"
 
-            names = [
-                n for n in zf.namelist()
-                if n.startswith(ROOT + "images/") and not n.endswith("/") and not IGNORED.search(n) and key(n) in part_of
-            ]
+            names = [n for n in zip_names(zf, sort=False) if n.startswith(ROOT + "images/") and key(n) in part_of]
             splitter = CategoricalSplitter(FOR_TRAIN)
             for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
                 entry = key(name)
