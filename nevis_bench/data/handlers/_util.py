@@ -1,5 +1,6 @@
 """Helpers the handlers share: the reference's random split draws, archive iteration, de-duplication,
-and :func:`labelled_examples`, the common "label the members of an archive, draw their splits" loop."""
+and :func:`labelled_examples` / :func:`planned_examples`, the common "label the members of an archive,
+draw their splits" loop."""
 
 from __future__ import annotations
 
@@ -107,36 +108,55 @@ def labelled_examples(
     archives: Iterable[pathlib.Path],
     label_of: Callable[[str], object],
     split: "CategoricalSplitter | str | None" = None,
+    **options,
+) -> Iterator["Example"]:
+    """Examples of the members of ``archives`` (in turn) whose ``label_of(member)`` is not None, each
+    in ``split``: :func:`planned_examples` with no member's split fixed (same ``options``)."""
+
+    def plan_of(member: str):
+        label = label_of(member)
+        return None if label is None else (None, label)
+
+    return planned_examples(ctx, archives, plan_of, split, **options)
+
+
+def planned_examples(
+    ctx: "HandlerContext",
+    archives: Iterable[pathlib.Path],
+    plan_of: Callable[[str], "tuple[str | None, object] | None"],
+    split: "CategoricalSplitter | str | None" = None,
     *,
     mode: str | None = None,
     crop: "Callable[[Image.Image, str], Image.Image] | None" = None,
     dedup_notes: dict | None = None,
     sort: bool = True,
 ) -> Iterator["Example"]:
-    """Examples of the members of ``archives`` (in turn) whose ``label_of(member)`` is not None.
+    """Examples of the members of ``archives`` (in turn) that ``plan_of(member)`` gives a
+    ``(fixed split or None, label)``; members it gives None are skipped.
 
     Members of a ``.zip`` come in sorted name order, or in archive order with ``sort=False``
-    (:func:`zip_names`); ``label_of`` is called once per member, for all of them, when the zip is
+    (:func:`zip_names`); ``plan_of`` is called once per member, for all of them, when the zip is
     opened, before any is decoded. Any other archive is read as a tar, in archive order
     (:func:`iter_tar`). Each member is decoded with ``ctx.decoded`` (id ``<archive name>:<member>``),
     converted to ``mode`` if given and, when ``dedup_notes`` is given, dropped if an earlier example had
     the same pixels and label (:class:`Deduplicator`; the count is stored as
-    ``dedup_notes["duplicates_removed"]`` once all are read). A kept example's split is ``split`` if it
-    is a split name, else the next draw of ``split`` (a :class:`CategoricalSplitter`, which callers may
-    share between calls; by default a new ``CategoricalSplitter(ALL_DATA)``). ``crop(image, split)``,
-    if given, replaces the image once its split is known.
+    ``dedup_notes["duplicates_removed"]`` once all are read). A kept example's split is its fixed split;
+    without one, ``split`` if that is a split name, else the next draw of ``split`` (a
+    :class:`CategoricalSplitter`, which callers may share between calls; by default a new
+    ``CategoricalSplitter(ALL_DATA)``). ``crop(image, split)``, if given, replaces the image once its
+    split is known.
     """
     from nevis_bench.data.handlers import Example
 
     splitter = CategoricalSplitter(ALL_DATA) if split is None else split
     dedup = Deduplicator() if dedup_notes is not None else None
     for archive in archives:
-        for name, example_id, image, label in _labelled_members(ctx, archive, label_of, sort):
+        for example_id, image, (fixed, label) in _planned_members(ctx, archive, plan_of, sort):
             if mode is not None:
                 image = image.convert(mode)
             if dedup is not None and not dedup.is_new(image, label):
                 continue
-            chosen = splitter if isinstance(splitter, str) else splitter.next()
+            chosen = fixed or (splitter if isinstance(splitter, str) else splitter.next())
             yield Example(chosen, example_id, crop(image, chosen) if crop else image, label)
     if dedup is not None:
         dedup_notes["duplicates_removed"] = dedup.removed
@@ -169,18 +189,18 @@ def _is_zip(archive: pathlib.Path) -> bool:
     return archive.name.lower().endswith(".zip")
 
 
-def _labelled_members(ctx: "HandlerContext", archive: pathlib.Path, label_of: Callable[[str], object], sort: bool):
-    """``(member, example id, image, label)`` of the labelled members of one archive (see :func:`labelled_examples`)."""
+def _planned_members(ctx: "HandlerContext", archive: pathlib.Path, plan_of: Callable[[str], object], sort: bool):
+    """``(example id, image, plan)`` of the planned members of one archive (see :func:`planned_examples`)."""
     if _is_zip(archive):
         with zipfile.ZipFile(archive) as zf:
-            labelled = [(name, label_of(name)) for name in zip_names(zf, sort)]
-            members = ((name, zf.read(name)) for name, label in labelled if label is not None)
-            labels = dict(labelled)
+            planned = [(name, plan_of(name)) for name in zip_names(zf, sort)]
+            members = ((name, zf.read(name)) for name, plan in planned if plan is not None)
+            plans = dict(planned)
             for name, example_id, image in ctx.decoded(members, archive.name):
-                yield name, example_id, image, labels[name]
+                yield example_id, image, plans[name]
     else:
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: label_of(n) is not None), archive.name):
-            yield name, example_id, image, label_of(name)
+        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: plan_of(n) is not None), archive.name):
+            yield example_id, image, plan_of(name)
 
 
 # ---- random crops of texture images (the reference's intended, never applied, "random_crop") --------

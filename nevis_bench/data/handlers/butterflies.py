@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, planned_examples
 
 TEST_IMAGES = {
     "admiral": {14, 103, 41, 86, 9, 53, 6, 55, 66, 92},
@@ -42,18 +41,12 @@ def plan(member: str) -> tuple[int, bool]:
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    archive = ctx.file("butterflies.zip")
+    def plan_of(member: str) -> tuple[str | None, int]:  # raises on a member outside the 7 species
+        label, is_test = plan(member)
+        return ("test" if is_test else None), label
 
-    def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        with zipfile.ZipFile(archive) as zf:
-            names = zip_names(zf, sort=False)
-            plans = {name: plan(name) for name in names}
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                label, is_test = plans[name]
-                yield Example("test" if is_test else splitter.next(), example_id, image, label)
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    examples = planned_examples(ctx, [ctx.file("butterflies.zip")], plan_of, CategoricalSplitter(FOR_TRAIN), sort=False)
+    return HandlerOutput(examples, list(CLASS_NAMES))
 
 
 HANDLER = Handler(

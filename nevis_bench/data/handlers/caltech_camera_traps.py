@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import posixpath
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import TRAIN_AND_DEV_ONLY, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import TRAIN_AND_DEV_ONLY, CategoricalSplitter, iter_tar, planned_examples
 
 CLASS_NAMES = [
     "bobcat", "opossum", "empty", "coyote", "raccoon", "bird", "dog", "cat", "squirrel", "rabbit",
@@ -55,14 +55,14 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     def image_id(name: str) -> str:
         return posixpath.splitext(posixpath.basename(name))[0]
 
-    def examples():
-        splitter = CategoricalSplitter(TRAIN_AND_DEV_ONLY)
-        members = iter_tar(images_archive, keep=lambda n: image_id(n) in place)
-        for name, example_id, image in ctx.decoded(members, images_archive.name):
-            part, label = place[image_id(name)]
-            yield Example(splitter.next() if part == "train" else part, example_id, image.convert("RGB"), label)
+    def plan_of(name: str) -> tuple[str | None, int] | None:
+        if image_id(name) not in place:
+            return None
+        part, label = place[image_id(name)]
+        return (None if part == "train" else part), label
 
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    examples = planned_examples(ctx, [images_archive], plan_of, CategoricalSplitter(TRAIN_AND_DEV_ONLY), mode="RGB")
+    return HandlerOutput(examples, list(CLASS_NAMES))
 
 
 _BASE = "https://lilablobssc.blob.core.windows.net/caltechcameratraps/"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar, planned_examples
 
 ROOT = "fgvc-aircraft-2013b/data/"
 LIST_FILES = {"trainval": ROOT + "images_family_trainval.txt", "test": ROOT + "images_family_test.txt"}
@@ -52,13 +52,13 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
             return None
         return os.path.splitext(os.path.basename(name))[0]
 
-    def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: image_id(n) in assignment), archive.name):
-            part, label = assignment[image_id(name)]
-            yield Example("test" if part == "test" else splitter.next(), example_id, image, label)
+    def plan_of(member: str) -> tuple[str | None, int] | None:
+        if image_id(member) not in assignment:
+            return None
+        part, label = assignment[image_id(member)]
+        return ("test" if part == "test" else None), label
 
-    return HandlerOutput(examples(), classes)
+    return HandlerOutput(planned_examples(ctx, [archive], plan_of, CategoricalSplitter(FOR_TRAIN)), classes)
 
 
 HANDLER = Handler(

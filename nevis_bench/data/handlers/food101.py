@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import posixpath
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar, planned_examples
 
 # The reference's label order (dm_nevis food101.py / food101n.py).
 CLASS_NAMES = [
@@ -61,16 +61,12 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
         folder, base = posixpath.split(name)
         return f"{posixpath.basename(folder)}/{posixpath.splitext(base)[0]}"
 
-    def keep(name: str) -> bool:
-        return key(name) in part_of and key(name).split("/")[0] in LABELS
+    def plan_of(name: str) -> tuple[str | None, int] | None:
+        if key(name) not in part_of or key(name).split("/")[0] not in LABELS:
+            return None
+        return (None if part_of[key(name)] == "train" else "test"), LABELS[key(name).split("/")[0]]
 
-    def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=keep), archive.name):
-            split = splitter.next() if part_of[key(name)] == "train" else "test"
-            yield Example(split, example_id, image, LABELS[key(name).split("/")[0]])
-
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    return HandlerOutput(planned_examples(ctx, [archive], plan_of, CategoricalSplitter(FOR_TRAIN)), list(CLASS_NAMES))
 
 
 HANDLER = Handler(

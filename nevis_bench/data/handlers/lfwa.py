@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import IGNORED, parent_name
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import IGNORED, parent_name, planned_examples
 from nevis_bench.data.handlers.lfw import MIN_IMAGES, split_of_position
 
 
@@ -38,16 +38,8 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     archive = ctx.file("lfwa.zip")
     with zipfile.ZipFile(archive) as zf:
         order = [info.filename for info in zf.infolist()]
-    classes, assignment = plan(order)
-
-    def examples():
-        with zipfile.ZipFile(archive) as zf:
-            members = ((n, zf.read(n)) for n in order if n in assignment)
-            for name, example_id, image in ctx.decoded(members, archive.name):
-                split, label = assignment[name]
-                yield Example(split, example_id, image, label)
-
-    return HandlerOutput(examples(), classes)
+    classes, assignment = plan(order)  # every split fixed: no draws
+    return HandlerOutput(planned_examples(ctx, [archive], assignment.get, sort=False), classes)
 
 
 HANDLER = Handler(

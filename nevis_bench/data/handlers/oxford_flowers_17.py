@@ -18,8 +18,8 @@ import re
 
 import numpy as np
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import TRAIN_AND_DEV_ONLY, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import TRAIN_AND_DEV_ONLY, CategoricalSplitter, planned_examples
 
 IMAGES_PER_CLASS = 80
 NUM_CLASSES = 17
@@ -55,14 +55,11 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
         match = MEMBER.fullmatch(name)
         return int(match.group(1)) if match and int(match.group(1)) in plan else None
 
-    def examples():
-        splitter = CategoricalSplitter(TRAIN_AND_DEV_ONLY)
-        for name, example_id, image in ctx.decoded(iter_tar(archive, keep=lambda n: number(n) is not None), archive.name):
-            k = number(name)
-            split = splitter.next() if plan[k] == "train" else plan[k]
-            yield Example(split, example_id, image, (k - 1) // IMAGES_PER_CLASS)
+    def plan_of(name: str) -> tuple[str | None, int] | None:
+        k = number(name)
+        return None if k is None else ((None if plan[k] == "train" else plan[k]), (k - 1) // IMAGES_PER_CLASS)
 
-    return HandlerOutput(examples(), list(CLASS_NAMES))
+    return HandlerOutput(planned_examples(ctx, [archive], plan_of, CategoricalSplitter(TRAIN_AND_DEV_ONLY)), list(CLASS_NAMES))
 
 
 _BASE = "https://www.robots.ox.ac.uk/~vgg/data/flowers/17/"

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, planned_examples, zip_names
 
 
 def class_of(member: str) -> str | None:
@@ -40,16 +40,8 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     with zipfile.ZipFile(archive) as zf:
         names = [n for n in zip_names(zf) if class_of(n) is not None]
     classes = sorted({class_of(n) for n in names})
-    plan = {n: (is_test(n), classes.index(class_of(n))) for n in names}
-
-    def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        with zipfile.ZipFile(archive) as zf:
-            for name, example_id, image in ctx.decoded(((n, zf.read(n)) for n in names), archive.name):
-                test, label = plan[name]
-                yield Example("test" if test else splitter.next(), example_id, image, label)
-
-    return HandlerOutput(examples(), classes)
+    plan = {n: ("test" if is_test(n) else None, classes.index(class_of(n))) for n in names}
+    return HandlerOutput(planned_examples(ctx, [archive], plan.get, CategoricalSplitter(FOR_TRAIN)), classes)
 
 
 HANDLER = Handler(

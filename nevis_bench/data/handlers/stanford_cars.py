@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, planned_examples
 
 NUM_CLASSES = 196
 
@@ -38,14 +38,13 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     annotations, class_names = read_annotations(ctx.file("cars_annos.mat"))
     archive = ctx.file("car_ims.tgz")
 
-    def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        members = iter_tar(archive, keep=lambda n: os.path.basename(n) in annotations)
-        for name, example_id, image in ctx.decoded(members, archive.name):
-            label, is_test = annotations[os.path.basename(name)]
-            yield Example("test" if is_test else splitter.next(), example_id, image, label)
+    def plan_of(member: str) -> tuple[str | None, int] | None:
+        if os.path.basename(member) not in annotations:
+            return None
+        label, is_test = annotations[os.path.basename(member)]
+        return ("test" if is_test else None), label
 
-    return HandlerOutput(examples(), class_names)
+    return HandlerOutput(planned_examples(ctx, [archive], plan_of, CategoricalSplitter(FOR_TRAIN)), class_names)
 
 
 HANDLER = Handler(
