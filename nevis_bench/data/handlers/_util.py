@@ -1,6 +1,6 @@
 """Helpers the handlers share: the reference's random split draws, archive iteration, de-duplication,
-and :func:`labelled_examples` / :func:`planned_examples`, the common "label the members of an archive,
-draw their splits" loop."""
+and :func:`labelled_examples` / :func:`planned_examples` / :func:`split_examples`, the common "label the
+members of an archive, drop duplicates, give each its split" loop."""
 
 from __future__ import annotations
 
@@ -126,10 +126,8 @@ def planned_examples(
     plan_of: Callable[[str], "tuple[str | None, object] | None"],
     split: "CategoricalSplitter | str | None" = None,
     *,
-    mode: str | None = None,
-    crop: "Callable[[Image.Image, str], Image.Image] | None" = None,
-    dedup_notes: dict | None = None,
     sort: bool = True,
+    **options,
 ) -> Iterator["Example"]:
     """Examples of the members of ``archives`` (in turn) that ``plan_of(member)`` gives a
     ``(fixed split or None, label)``; members it gives None are skipped.
@@ -137,11 +135,33 @@ def planned_examples(
     Members of a ``.zip`` come in sorted name order, or in archive order with ``sort=False``
     (:func:`zip_names`); ``plan_of`` is called once per member, for all of them, when the zip is
     opened, before any is decoded. Any other archive is read as a tar, in archive order
-    (:func:`iter_tar`). Each member is decoded with ``ctx.decoded`` (id ``<archive name>:<member>``),
-    converted to ``mode`` if given and, when ``dedup_notes`` is given, dropped if an earlier example had
-    the same pixels and label (:class:`Deduplicator`; the count is stored as
-    ``dedup_notes["duplicates_removed"]`` once all are read). A kept example's split is its fixed split;
-    without one, ``split`` if that is a split name, else the next draw of ``split`` (a
+    (:func:`iter_tar`). Each member is decoded with ``ctx.decoded`` (id ``<archive name>:<member>``);
+    the decoded members become examples by :func:`split_examples` (``split`` and the ``options``
+    ``mode``, ``crop``, ``dedup_notes`` as there), a fixed split taking precedence over ``split``.
+    """
+    rows = (
+        (example_id, image, label, fixed)
+        for archive in archives
+        for example_id, image, (fixed, label) in _planned_members(ctx, archive, plan_of, sort)
+    )
+    return split_examples(rows, split, **options)
+
+
+def split_examples(
+    rows: Iterable[tuple],
+    split: "CategoricalSplitter | str | None" = None,
+    *,
+    mode: str | None = None,
+    crop: "Callable[[Image.Image, str], Image.Image] | None" = None,
+    dedup_notes: dict | None = None,
+) -> Iterator["Example"]:
+    """Examples of ``rows`` ``(example id, image, label)``, in order, each in its split.
+
+    A row may carry a fourth item, its fixed split (None: no fixed split). Each image is converted to
+    ``mode`` if given and, when ``dedup_notes`` is given, a row is dropped if an earlier one had the
+    same pixels and label (:class:`Deduplicator`; the count is stored as
+    ``dedup_notes["duplicates_removed"]`` once all rows are read). A kept example's split is its fixed
+    split; without one, ``split`` if that is a split name, else the next draw of ``split`` (a
     :class:`CategoricalSplitter`, which callers may share between calls; by default a new
     ``CategoricalSplitter(ALL_DATA)``). ``crop(image, split)``, if given, replaces the image once its
     split is known.
@@ -150,14 +170,13 @@ def planned_examples(
 
     splitter = CategoricalSplitter(ALL_DATA) if split is None else split
     dedup = Deduplicator() if dedup_notes is not None else None
-    for archive in archives:
-        for example_id, image, (fixed, label) in _planned_members(ctx, archive, plan_of, sort):
-            if mode is not None:
-                image = image.convert(mode)
-            if dedup is not None and not dedup.is_new(image, label):
-                continue
-            chosen = fixed or (splitter if isinstance(splitter, str) else splitter.next())
-            yield Example(chosen, example_id, crop(image, chosen) if crop else image, label)
+    for example_id, image, label, *fixed in rows:
+        if mode is not None:
+            image = image.convert(mode)
+        if dedup is not None and not dedup.is_new(image, label):
+            continue
+        chosen = (fixed[0] if fixed else None) or (splitter if isinstance(splitter, str) else splitter.next())
+        yield Example(chosen, example_id, crop(image, chosen) if crop else image, label)
     if dedup is not None:
         dedup_notes["duplicates_removed"] = dedup.removed
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import posixpath
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
 from nevis_bench.data.handlers._rar import rar_archive
-from nevis_bench.data.handlers._util import ALL_DATA, IGNORED, CategoricalSplitter, Deduplicator
+from nevis_bench.data.handlers._util import IGNORED, split_examples
 
 ARCHIVE = "animal_dataset_v1_c.rar"
 # The reference's species order (dm_nevis animal_web.py).
@@ -99,13 +99,10 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
                 base = posixpath.basename(member)
                 if base.endswith("jpg") and not IGNORED.search(member):
                     images[base] = (member, read)
-            splitter, dedup = CategoricalSplitter(ALL_DATA), Deduplicator()
             used = ((images[base][0], images[base][1]()) for base in sorted(images))
-            for member, example_id, image in ctx.decoded(used, archive.name):
-                image, label = image.convert("RGB"), label_of(posixpath.basename(member))
-                if dedup.is_new(image, label):
-                    yield Example(splitter.next(), example_id, image, label)
-            notes["duplicates_removed"] = dedup.removed
+            decoded = ctx.decoded(used, archive.name)
+            rows = ((example_id, image, label_of(posixpath.basename(member))) for member, example_id, image in decoded)
+            yield from split_examples(rows, mode="RGB", dedup_notes=notes)
 
     return HandlerOutput(examples(), list(CLASS_NAMES), notes)
 

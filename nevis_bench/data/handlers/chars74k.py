@@ -28,8 +28,8 @@ import re
 import numpy as np
 import scipy.io
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, Deduplicator, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import iter_tar, split_examples
 
 CATEGORIES = (("Img", "EnglishImg.tgz", "/Bmp/"), ("Hnd", "EnglishHnd.tgz", "/Img/"), ("Fnt", "EnglishFnt.tgz", ""))
 LIST_FILE = re.compile(r"(^|/)English/(Img|Hnd|Fnt)/(lists|lists_var_size)\.mat$")
@@ -75,9 +75,7 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
         return (path.lower().endswith(".png") and marker in path and label_of(path) is not None
                 and is_listed(path, tests[category]) == test)
 
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
-        dedup = Deduplicator()
+    def rows():
         for test in (False, True):
             for category, archive_name, marker in CATEGORIES:
                 archive = ctx.file(archive_name)
@@ -86,12 +84,9 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
                     label = label_of(name)
                     if not 0 <= label < len(CLASS_NAMES):
                         raise HandlerError(f"chars74k: {example_id} is in class folder Sample{label + 1:03d}, outside 1..62")
-                    image = image.convert("RGB")
-                    if dedup.is_new(image, label):
-                        yield Example(splitter.next(), example_id, image, label)
-        notes["duplicates_removed"] = dedup.removed
+                    yield example_id, image, label
 
-    return HandlerOutput(examples(), list(CLASS_NAMES), notes)
+    return HandlerOutput(split_examples(rows(), mode="RGB", dedup_notes=notes), list(CLASS_NAMES), notes)
 
 
 _BASE = "http://www.ee.surrey.ac.uk/CVSSP/demos/chars74k/"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import zipfile
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import ALL_DATA, CategoricalSplitter, Deduplicator, zip_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import split_examples, zip_names
 
 CLASS_NAMES = ["bikes", "cars", "people"]
 ZIPS = {"bikes": "ig02-v1.0-bikes.zip", "cars": "ig02-v1.0-cars.zip", "people": "ig02-v1.0-people.zip"}
@@ -22,15 +22,13 @@ SUFFIX = ".image.png"
 
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
-    dedup = Deduplicator()
-    notes: dict = {}
+    notes: dict = {}  # duplicates_removed, once the examples are read
 
     def listed_train(zf: zipfile.ZipFile, class_name: str) -> set[str]:
         with zf.open(f"{class_name}_train.txt") as handle:
             return {f"{class_name}/{line.decode().strip()}{SUFFIX}" for line in handle if line.strip()}
 
-    def examples():
-        splitter = CategoricalSplitter(ALL_DATA)
+    def rows():
         done: set[str] = set()
         for phase in ("train", "rest"):
             for class_name, zip_name in ZIPS.items():
@@ -44,11 +42,9 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
                     done.update(fresh)
                     label = CLASS_NAMES.index(class_name)
                     for _, example_id, image in ctx.decoded(((n, zf.read(n)) for n in fresh), zip_name):
-                        if dedup.is_new(image, label):
-                            yield Example(splitter.next(), example_id, image, label)
-        notes["duplicates_removed"] = dedup.removed
+                        yield example_id, image, label
 
-    return HandlerOutput(examples(), list(CLASS_NAMES), notes)
+    return HandlerOutput(split_examples(rows(), dedup_notes=notes), list(CLASS_NAMES), notes)
 
 
 HANDLER = Handler(

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, split_examples
 
 CLASS_NAMES = [
     "red soil", "cotton crop", "grey soil", "damp grey soil", "soil with vegetation stubble", "mixture class",
@@ -47,11 +47,8 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
                 yield (where, *parse_row(line, where))
 
     def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        for where, image, label in rows(train):
-            yield Example(splitter.next(), where, image, label)
-        for where, image, label in rows(test):
-            yield Example("test", where, image, label)
+        yield from split_examples(rows(train), CategoricalSplitter(FOR_TRAIN))
+        yield from split_examples(rows(test), "test")
 
     return HandlerOutput(examples(), list(CLASS_NAMES))
 

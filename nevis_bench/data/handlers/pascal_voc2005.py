@@ -12,8 +12,8 @@ Deviation: a folder matches on ``<folder>/`` (the reference matched the bare pre
 
 from __future__ import annotations
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar, split_examples
 
 CLASS_NAMES = ["car", "motorbike", "bike", "person"]
 
@@ -52,11 +52,8 @@ def _read(ctx: HandlerContext, archive_name: str, folders: dict[str, list[str]])
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
     def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        for example_id, image, label in _read(ctx, "voc2005_1.tar.gz", TRAIN_FOLDERS):
-            yield Example(splitter.next(), example_id, image, label)
-        for example_id, image, label in _read(ctx, "voc2005_2.tar.gz", TEST_FOLDERS):
-            yield Example("test", example_id, image, label)
+        yield from split_examples(_read(ctx, "voc2005_1.tar.gz", TRAIN_FOLDERS), CategoricalSplitter(FOR_TRAIN))
+        yield from split_examples(_read(ctx, "voc2005_2.tar.gz", TEST_FOLDERS), "test")
 
     return HandlerOutput(examples(), list(CLASS_NAMES))
 

@@ -13,8 +13,8 @@ trainval archive; test = the official test archive.
 
 from __future__ import annotations
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar, tar_names
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, iter_tar, split_examples, tar_names
 
 LABEL_DIR = "VOCdevkit/VOC2006/ImageSets/"
 IMAGE_DIR = "VOCdevkit/VOC2006/PNGImages/"
@@ -57,12 +57,9 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     classes, train_images = _read(ctx, "voc2006_trainval.tar", "_trainval.txt", None)
 
     def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        for example_id, image, label in train_images:
-            yield Example(splitter.next(), example_id, image, label)
+        yield from split_examples(train_images, CategoricalSplitter(FOR_TRAIN))
         _, test_images = _read(ctx, "voc2006_test.tar", "_test.txt", classes)
-        for example_id, image, label in test_images:
-            yield Example("test", example_id, image, label)
+        yield from split_examples(test_images, "test")
 
     return HandlerOutput(examples(), classes)
 

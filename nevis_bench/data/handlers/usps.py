@@ -17,8 +17,8 @@ import bz2
 import numpy as np
 from PIL import Image
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import FOR_TRAIN, CategoricalSplitter, split_examples
 
 SIDE = 16
 
@@ -52,11 +52,8 @@ def _lines(ctx: HandlerContext, filename: str):
 
 def convert(ctx: HandlerContext) -> HandlerOutput:
     def examples():
-        splitter = CategoricalSplitter(FOR_TRAIN)
-        for where, image, label in _lines(ctx, "usps.bz2"):
-            yield Example(splitter.next(), where, image, label)
-        for where, image, label in _lines(ctx, "usps.t.bz2"):
-            yield Example("test", where, image, label)
+        yield from split_examples(_lines(ctx, "usps.bz2"), CategoricalSplitter(FOR_TRAIN))
+        yield from split_examples(_lines(ctx, "usps.t.bz2"), "test")
 
     return HandlerOutput(examples(), [str(d) for d in range(10)])
 
