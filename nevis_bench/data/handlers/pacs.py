@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from nevis_bench.data.handlers import Artefact, Example, Handler, HandlerContext, HandlerError, HandlerOutput
-from nevis_bench.data.handlers._util import TEST_AND_DEV_TEST, TRAIN_AND_DEV_ONLY, CategoricalSplitter, Deduplicator
+from nevis_bench.data.handlers import Artefact, Handler, HandlerContext, HandlerError, HandlerOutput
+from nevis_bench.data.handlers._util import TEST_AND_DEV_TEST, TRAIN_AND_DEV_ONLY, CategoricalSplitter, split_examples
 
 CLASS_NAMES = ["dog", "elephant", "giraffe", "guitar", "horse", "house", "person"]
 TRAIN_DOMAINS = ("photo", "art_painting", "cartoon")
@@ -53,11 +53,9 @@ def convert(ctx: HandlerContext) -> HandlerOutput:
     def examples():
         removed = 0
         for domains, fractions in ((TRAIN_DOMAINS, TRAIN_AND_DEV_ONLY), ((TEST_DOMAIN,), TEST_AND_DEV_TEST)):
-            splitter, dedup = CategoricalSplitter(fractions), Deduplicator()
-            for where, image, label in _rows(ctx, domains):
-                if dedup.is_new(image, label):
-                    yield Example(splitter.next(), where, image, label)
-            removed += dedup.removed
+            group: dict = {}  # de-duplicated within the group
+            yield from split_examples(_rows(ctx, domains), CategoricalSplitter(fractions), dedup_notes=group)
+            removed += group["duplicates_removed"]
         notes["duplicates_removed"] = removed
 
     return HandlerOutput(examples(), list(CLASS_NAMES), notes)
