@@ -111,7 +111,7 @@ def _inner_loss(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, multi: bool) 
 
 def encode_classes(net: LeoNet, support: torch.Tensor, cfg: LeoConfig, gen=None, partners=None):
     """Per-class latent codes from ``support`` (E, N, K, D): (z, mean, std); sampled when ``gen`` is given."""
-    e, n, k, d = support.shape
+    e, n, k, _ = support.shape
     codes = net.encoder(_dropout(support, cfg.dropout, gen)).reshape(e, n * k, -1)
     others = codes if partners is None else codes[:, partners]
     p = others.shape[1]
