@@ -19,7 +19,7 @@ from nevis_bench.conformance import check_learner, states_equal
 
 # A CPU-sized budget that still lets the generative model become class-specific: at 150 steps a task
 # the replayed samples were classified as their component at near chance (0.40 on 4 classes after the
-# first task) and replay did not help; at 300 steps they are (0.96), see the module docstring.
+# first task) and replay did not help; at 300 steps they are (0.96), see docs/learners/curl.md.
 CONFIG = {"steps": 300, "hidden": 64, "latent": 16, "batch_size": 32, "learning_rate": 0.005,
           "shared_label_space": True}
 TASKS = 5
