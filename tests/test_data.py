@@ -5,12 +5,7 @@ import torch
 from nevis_bench.data import catalog
 from nevis_bench.data.cache import CacheError, TaskCache
 from nevis_bench.data.loader import (
-    AugmentConfig,
-    TrainBatches,
-    augment,
-    center_square_resize,
-    eval_batches,
-    to_model_input,
+    AugmentConfig, TrainBatches, augment, center_square_resize, eval_batches, to_model_input,
 )
 from nevis_bench.registry import STREAMS
 

@@ -5,11 +5,7 @@ import pytest
 import torch
 
 from nevis_bench.learner_kit.encoders import (
-    ENCODERS,
-    EncoderWeightsMissing,
-    encode,
-    load_encoder,
-    save_encoder_checkpoint,
+    ENCODERS, EncoderWeightsMissing, encode, load_encoder, save_encoder_checkpoint,
 )
 from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.protocol import TrainEvent

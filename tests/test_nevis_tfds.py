@@ -14,15 +14,7 @@ import pytest
 
 from nevis_bench.data.sources import DataMissingError
 from nevis_bench.data.tfds_source import (
-    COIL100,
-    DOMAINNET,
-    IMAGENET,
-    SMALLNORB,
-    TFDS_SPECS,
-    TRAIN_TEST,
-    TRAIN_VAL_TEST,
-    VOC2012,
-    TfdsSource,
+    COIL100, DOMAINNET, IMAGENET, SMALLNORB, TFDS_SPECS, TRAIN_TEST, TRAIN_VAL_TEST, VOC2012, TfdsSource,
     plan_splits,
 )
 

@@ -18,12 +18,7 @@ from PIL import Image
 from nevis_bench import cli
 from nevis_bench.cli import reports as reports_cli
 from nevis_bench.records.reader import (
-    RecordError,
-    SchemaVersionError,
-    find_runs,
-    read_events,
-    read_run,
-    summarize_events,
+    RecordError, SchemaVersionError, find_runs, read_events, read_run, summarize_events,
 )
 from nevis_bench.reports.tables import pareto_front
 

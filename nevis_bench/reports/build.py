@@ -29,13 +29,7 @@ from nevis_bench.reports import figures
 from nevis_bench.reports.formatting import write_table
 from nevis_bench.reports.html import Section, render
 from nevis_bench.reports.tables import (
-    INDEPENDENT,
-    excluded_table,
-    final_eval_table,
-    leaderboard_table,
-    pareto_front,
-    per_task_table,
-    runs_table,
+    INDEPENDENT, excluded_table, final_eval_table, leaderboard_table, pareto_front, per_task_table, runs_table,
 )
 
 FIGURES_DIR = "figures"

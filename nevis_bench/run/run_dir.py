@@ -22,13 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nevis_bench.records.schema import (
-    CHECKPOINTS_FOLDER,
-    CONFIG_FILE,
-    EVENTS_FILE,
-    PREDICTIONS_FOLDER,
-    SUMMARY_FILE,
-    TENSORBOARD_FOLDER,
-    EventRecord,
+    CHECKPOINTS_FOLDER, CONFIG_FILE, EVENTS_FILE, PREDICTIONS_FOLDER, SUMMARY_FILE, TENSORBOARD_FOLDER, EventRecord,
     RunSummary,
 )
 

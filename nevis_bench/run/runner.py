@@ -19,12 +19,7 @@ import torch
 from nevis_bench.protocol import Learner
 from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
 from nevis_bench.run.config import (
-    ConfigError,
-    RunConfig,
-    build_dataclass,
-    config_id,
-    configuration_differences,
-    run_name,
+    ConfigError, RunConfig, build_dataclass, config_id, configuration_differences, run_name,
 )
 from nevis_bench.run.evaluator import Evaluator, StopControl
 from nevis_bench.run.run_dir import RunDirectory, versions

@@ -19,21 +19,8 @@ import numpy as np
 
 from . import _parts
 from ._core import (
-    F32,
-    Sprites,
-    affine,
-    band_noise,
-    box_blur3,
-    col,
-    composite,
-    crops,
-    elastic_field,
-    grid,
-    hsv_to_rgb,
-    lowpass_noise,
-    make_rng,
-    random_affine,
-    to_channels,
+    F32, Sprites, affine, band_noise, box_blur3, col, composite, crops, elastic_field, grid, hsv_to_rgb,
+    lowpass_noise, make_rng, random_affine, to_channels,
 )
 
 GROUPS, MEMBERS = 48, 25

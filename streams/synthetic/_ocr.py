@@ -19,19 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import _parts
 from ._core import (
-    F32,
-    Sprites,
-    blur,
-    col,
-    crops,
-    elastic_field,
-    grid,
-    hsv_to_rgb,
-    lowpass_noise,
-    make_rng,
-    random_affine,
-    skimage_image,
-    to_channels,
+    F32, Sprites, blur, col, crops, elastic_field, grid, hsv_to_rgb, make_rng, random_affine,
+    skimage_image, to_channels, lowpass_noise,
 )
 
 DIGITS = "0123456789"

@@ -17,18 +17,8 @@ from PIL import Image
 
 from . import _objects, _ocr, _parts
 from ._core import (
-    F32,
-    Sprites,
-    band_noise,
-    blur,
-    col,
-    composite,
-    crops,
-    elastic_field,
-    grid,
-    make_rng,
-    random_affine,
-    to_channels,
+    F32, Sprites, band_noise, blur, col, composite, crops, elastic_field, grid, make_rng,
+    random_affine, to_channels,
 )
 
 SIL_PARENT = {"caltech_101_silhouettes": "caltech101", "sketch_dataset": "sketch_dataset", "mpeg7": "mpeg7"}
