@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 
 from tqdm.auto import tqdm
 
-from nevis_bench.data.cache import CachedTask, SplitData, TaskCache
+from nevis_bench.data.cache import CacheError, CachedTask, SplitData, TaskCache, check_once
 from nevis_bench.data.sources import DataMissingError, TaskSource
 from nevis_bench.protocol import Event, PredictEvent, TaskInfo, TrainEvent
 
@@ -67,6 +67,7 @@ class StreamData:
     def __init__(self, stream: Stream, stop_year: int, data_dir: str | os.PathLike, image_size: int):
         self.stream = stream
         self.image_size = image_size
+        self.data_dir = data_dir
         self.cache = TaskCache(data_dir)
         self._sources = stream.sources(stop_year)
         self._tasks: dict[str, CachedTask] = {}
@@ -75,7 +76,7 @@ class StreamData:
         """Raise one error that lists every missing dataset with how to get it, before any compute."""
         missing = []
         for key, (task, source) in self._sources.items():
-            if self.cache.get(key, source.fingerprint(self.image_size)) is not None:
+            if self._get(key) is not None:
                 continue
             availability = source.availability()
             if not availability.available:
@@ -87,16 +88,67 @@ class StreamData:
             )
 
     def prepare(self, progress: bool = True, on_task: Callable[[str], None] | None = None) -> None:
-        """Materialise every task into the cache (generation or conversion happens once)."""
+        """Materialise every task into the cache (generation or conversion happens once), then check every
+        cached task (:meth:`task`), so that a damaged entry stops the run before any compute."""
         todo = [
             (key, source)
             for key, (_, source) in self._sources.items()
-            if self.cache.get(key, source.fingerprint(self.image_size)) is None
+            if self._get(key) is None
         ]
         for key, source in tqdm(todo, desc="preparing task cache", unit="task", disable=not progress or not todo):
-            self._write(key, source)
+            self._tasks[key] = self._checked(key, self._write(key, source))
             if on_task:
                 on_task(key)
+        for key in self._sources:
+            self.task(key)
+
+    def rebuild_hint(self, key: str, folder=None) -> str:
+        """How to rebuild a damaged cache entry of ``key``."""
+        _, source = self._sources[key]
+        folder = folder or self.cache.task_dir(key, source.fingerprint(self.image_size))
+        return (
+            f"rebuild it with `nevis-bench data prepare --stream {self.stream.name} --data-dir {self.data_dir} "
+            f"--image-size {self.image_size}`, or delete {folder} and run again (the task is rebuilt from its source)"
+        )
+
+    def _checked(self, key: str, cached: CachedTask) -> CachedTask:
+        """``cached`` after :func:`check_once` against the task; a :class:`CacheError` naming what is wrong."""
+        task, _ = self._sources[key]
+        problems = check_once(cached, num_classes=task.num_classes, channels=task.channels,
+                              image_size=self.image_size, kind=task.kind)
+        if problems:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            raise CacheError(
+                f"task {key!r} ({task.name}) of stream {self.stream.name!r}: the task cache entry {cached.path} "
+                f"does not match its manifest or the task: {shown}. It is damaged; {self.rebuild_hint(key, cached.path)}"
+            )
+        return cached
+
+    def _get(self, key: str) -> CachedTask | None:
+        _, source = self._sources[key]
+        try:
+            return self.cache.get(key, source.fingerprint(self.image_size))
+        except CacheError as error:
+            raise CacheError(f"{error}. The entry is damaged; {self.rebuild_hint(key)}") from error
+
+    def rebuild(self, key: str) -> CachedTask:
+        """Build ``key``'s cache entry again from its source, replacing the existing one (damaged or not)."""
+        _, source = self._sources[key]
+        self._tasks.pop(key, None)
+        self.cache.remove(key, source.fingerprint(self.image_size))
+        return self.task(key)
+
+    def problems(self, key: str) -> list[str]:
+        """What is wrong with ``key``'s cache entry (all hashes recomputed); empty when intact or not cached."""
+        task, source = self._sources[key]
+        try:
+            cached = self.cache.get(key, source.fingerprint(self.image_size))
+        except CacheError as error:
+            return [str(error)]
+        if cached is None:
+            return []
+        return cached.check(num_classes=task.num_classes, channels=task.channels, image_size=self.image_size,
+                            kind=task.kind)
 
     def _write(self, key: str, source: TaskSource) -> CachedTask:
         task, _ = self._sources[key]
@@ -109,15 +161,18 @@ class StreamData:
             "domain": task.domain,
             "image_size": self.image_size,
         }
-        return self.cache.write(key, source.fingerprint(self.image_size), source.build(self.image_size), metadata)
+        splits = source.build(self.image_size)  # first: building may fetch what the fingerprint describes
+        return self.cache.write(key, source.fingerprint(self.image_size), splits, metadata)
 
     def task(self, key: str) -> CachedTask:
+        """The cached task ``key``, built on first use; checked once per process (a :class:`CacheError`
+        when the entry does not match its manifest or the task)."""
         if key not in self._tasks:
             if key not in self._sources:
                 raise KeyError(f"task {key!r} is not part of stream {self.stream.name!r}")
             _, source = self._sources[key]
-            cached = self.cache.get(key, source.fingerprint(self.image_size))
-            self._tasks[key] = cached if cached is not None else self._write(key, source)
+            cached = self._get(key)
+            self._tasks[key] = self._checked(key, cached if cached is not None else self._write(key, source))
         return self._tasks[key]
 
     def split(self, key: str, split: str) -> SplitData:

@@ -9,8 +9,14 @@
     augmentation), against the small convnet's training speed (target: at least 20x).
 (d) Wall time of the default ``nevis-bench run`` (no arguments) on this machine, from an empty data
     directory, generation included (target: at most 10 minutes).
+(e) Cache verification: the time a run spends checking its cached tasks (shapes, dtypes, label range
+    and the SHA-256 of every array, once per process per task) for every task of
+    ``synthetic-short`` (all years, more than the default run uses), best of 3 with the process's
+    memo cleared, relative to the default run's wall time (d) (target: under 3%).
 
-Usage: python scripts/bench_core.py [--stream synthetic-tiny] [--skip-default-run]
+Usage: python scripts/bench_core.py [--stream synthetic-tiny] [--skip-default-run] [--verification-only]
+(``--verification-only`` measures (e) alone and updates its row in the existing report, against the
+default run's time recorded there.)
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import os
 import pathlib
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,13 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nevis_bench.data import cache as cache_module
 from nevis_bench.data.loader import AugmentConfig, TrainBatches, eval_batches
 from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learner_kit.models import Classifier, make_backbone
 from nevis_bench.learner_kit.training import learning_rate_at, step_budget
 from nevis_bench.protocol import MULTI_LABEL
-from nevis_bench.registry import LEARNERS
+from nevis_bench.registry import LEARNERS, STREAMS
 from nevis_bench.run import runner
+from nevis_bench.stream import StreamData
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -157,6 +166,24 @@ def cache_throughput(evaluator) -> dict[str, float]:
     return results
 
 
+def verification_seconds(stream_name: str = "synthetic-short", repeats: int = 3) -> dict:
+    """Seconds to check every cached task of ``stream_name`` as a run does on first use (best of ``repeats``)."""
+    stream = STREAMS.get(stream_name).factory()
+    with tempfile.TemporaryDirectory() as folder:
+        StreamData(stream, 10_000, folder, 32).prepare(progress=False)
+        times = []
+        for _ in range(repeats):
+            cache_module.forget_checks()
+            data = StreamData(stream, 10_000, folder, 32)
+            start = time.perf_counter()
+            for key in data.task_keys():
+                data.task(key)
+            times.append(time.perf_counter() - start)
+        size = sum(f.stat().st_size for f in pathlib.Path(folder, "cache").rglob("*.npy"))
+        tasks = len(list(data.task_keys()))
+    return {"seconds": min(times), "bytes": size, "tasks": tasks, "stream": stream_name}
+
+
 def default_run_seconds() -> tuple[float, str]:
     with tempfile.TemporaryDirectory() as folder:
         # The console script of this interpreter's environment, also when that is not on PATH.
@@ -176,8 +203,13 @@ def main() -> None:
     parser.add_argument("--stream", default="synthetic-tiny")
     parser.add_argument("--skip-default-run", action="store_true")
     parser.add_argument("--output", default=str(REPO / "results" / "benchmarks" / "core.md"))
+    parser.add_argument("--verification-only", action="store_true",
+                        help="measure (e) only and update it in the existing report (against its (d))")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.verification_only:
+        update_verification(args.output, verification_seconds())
+        return
 
     with tempfile.TemporaryDirectory() as folder:
         data_dir, runs_dir = os.path.join(folder, "data"), os.path.join(folder, "runs")
@@ -190,9 +222,50 @@ def main() -> None:
     harness = min(s for s, _ in harness_runs)
     counting = min(c for _, c in harness_runs)
     bare = min(bare_runs)
+    verification = verification_seconds()
     write_report(args, harness, counting, bare, throughput, None)  # (a)-(c) are kept even if (d) is stopped
     if not args.skip_default_run:
         write_report(args, harness, counting, bare, throughput, default_run_seconds())
+        update_verification(args.output, verification)
+
+
+def verification_lines(verification: dict, default_seconds: float) -> tuple[str, list[str]]:
+    ratio = verification["seconds"] / default_seconds
+    row = (
+        f"| (e) cache verification, every task of `{verification['stream']}` / default run (d) | "
+        f"{verification['seconds']:.2f} s / {default_seconds:.0f} s = **{100 * ratio:.2f}%** | < 3% | "
+        f"{'yes' if ratio < 0.03 else 'no'} |"
+    )
+    note = [
+        f"- (e) times checking every cached task of {verification['stream']} ({verification['tasks']} tasks, "
+        f"{verification['bytes'] / 1e6:.0f} MB of arrays, all years)",
+        "  as a run does on first use: shapes, dtypes, label range and the SHA-256 of every array, once per process",
+        "  per task (best of 3, page cache warm as after generation; the default run checks only the tasks before",
+        f"  2020). Measured on {time.strftime('%Y-%m-%d')} with `python scripts/bench_core.py --verification-only`.",
+    ]
+    return row, note
+
+
+def update_verification(output: str, verification: dict) -> None:
+    """Put the (e) row and note into the report at ``output``, against the (d) time it records."""
+    path = pathlib.Path(output)
+    lines = [l for l in path.read_text().splitlines() if not l.startswith("| (e)")]
+    drop = next((i for i, l in enumerate(lines) if l.startswith("- (e)")), None)
+    if drop is not None:  # the old note: its first line and the indented ones that follow
+        end = drop + 1
+        while end < len(lines) and lines[end].startswith("  "):
+            end += 1
+        del lines[drop:end]
+    d_row = next((i for i, l in enumerate(lines) if l.startswith("| (d)")), None)
+    if d_row is None:
+        raise SystemExit(f"{output} records no default run (d); run the full benchmark first")
+    default_seconds = float(re.search(r"\(([\d.]+) s\)", lines[d_row]).group(1))
+    row, note = verification_lines(verification, default_seconds)
+    lines.insert(d_row + 1, row)
+    lines += note
+    path.write_text("\n".join(lines) + "\n")
+    print(row)
+    print("\n".join(note))
 
 
 def write_report(args, harness, counting, bare, throughput, default) -> None:

@@ -9,8 +9,14 @@
   dataset already on disk only gets its task cache built. ``data prepare --stream NAME`` does this for
   every dataset of a stream it can, then lists what is still missing (exit code 1). Building the task
   cache here keeps TensorFlow out of training processes (``--no-cache`` skips it).
-* ``data verify NAME`` recomputes the hashes of a prepared dataset against its ``splits.json`` and of
-  its task-cache entry at ``--image-size`` against the cache manifest.
+* ``data verify NAME...`` recomputes the hashes of a prepared dataset against its ``splits.json`` and
+  checks every task-cache entry of the dataset at ``--image-size`` against its manifest (shapes,
+  dtypes, label range, content hashes). ``data verify --stream NAME`` checks every task of a stream:
+  its cache entry against the manifest and the task, and, where the source is on disk, that the entry
+  was built from the source as it is now (its fingerprint) and, for a prepared dataset, the prepared
+  dataset's own hashes. Exit code 1 when anything is wrong.
+* A damaged cache entry (what a run refuses to use) is rebuilt by ``data prepare`` (``--stream``: every
+  damaged task of the stream), or by deleting its folder.
 
 NAME is a catalog key (``pascal_voc2005``, ``cifar_100``), a source name (``melanoma``, ``voc/2007``)
 or a display name (``"Pascal 2005"``).
@@ -59,8 +65,10 @@ def add_subcommands(subparsers) -> None:
     _add_common(prepare)
     prepare.set_defaults(func=cmd_prepare)
 
-    verify = data_sub.add_parser("verify", help="recompute the content hashes of a prepared dataset and its cache")
-    verify.add_argument("name", help="dataset (catalog key, source name or display name)")
+    verify = data_sub.add_parser("verify", help="check cached tasks (and prepared datasets) against their manifests and sources")
+    verify.add_argument("names", nargs="*", metavar="NAME", help="dataset(s) (catalog key, source name, display name or task key)")
+    verify.add_argument("--stream", help="check every task of this stream")
+    verify.add_argument("--stop-year", type=int, help="with --stream: only the tasks before this year")
     _add_common(verify)
     verify.set_defaults(func=cmd_verify)
 
@@ -115,8 +123,13 @@ def _first_years(stream, stop_year: int | None) -> dict:
 
 
 def _state(cache, source, key: str, image_size: int) -> tuple[str, str]:
-    if cache.get(key, source.fingerprint(image_size)) is not None:
-        return "cached", ""
+    from nevis_bench.data.cache import CacheError
+
+    try:
+        if cache.get(key, source.fingerprint(image_size)) is not None:
+            return "cached", ""
+    except CacheError as error:
+        return "damaged", f"{error}; rebuild with `nevis-bench data prepare` (see `nevis-bench data verify {key}`)"
     availability = source.availability()
     if availability.available:
         return "available", availability.how_to_get or "task cache built on first use or by `nevis-bench data prepare`"
@@ -129,7 +142,7 @@ def cmd_status(args) -> int:
     data_dir = _data_dir(args)
     stream = _stream(args.stream, data_dir, args.tfds_data_dir)
     cache = TaskCache(data_dir)
-    rows, counts = [], {"cached": 0, "available": 0, "missing": 0}
+    rows, counts = [], {"cached": 0, "available": 0, "missing": 0, "damaged": 0}
     for key, (year, entry) in _first_years(stream, args.stop_year).items():
         state, action = _state(cache, entry.source, key, args.image_size)
         counts[state] += 1
@@ -141,7 +154,8 @@ def cmd_status(args) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths + [0])).rstrip())
     print(
         f"\n{stream.name}: {len(rows)} datasets: {counts['cached']} cached, {counts['available']} available, "
-        f"{counts['missing']} missing (data dir {data_dir}, image size {args.image_size})"
+        f"{counts['missing']} missing" + (f", {counts['damaged']} damaged" if counts["damaged"] else "")
+        + f" (data dir {data_dir}, image size {args.image_size})"
     )
     return 0
 
@@ -156,10 +170,18 @@ def _single_entry_stream(facts, data_dir: str, tfds_data_dir: str | None, downlo
     return Stream(f"data-{facts.key}", [StreamEntry(year, task_info(facts, year), source)])
 
 
-def _cache(stream, key: str, data_dir: str, image_size: int) -> None:
+def _cache(stream, key: str, data_dir: str, image_size: int, force: bool = False) -> None:
+    """Build ``key``'s task-cache entry; one that exists is rebuilt when damaged (or with ``force``)."""
     from nevis_bench.stream import StreamData
 
-    StreamData(stream, stop_year=10_000, data_dir=data_dir, image_size=image_size).task(key)
+    data = StreamData(stream, stop_year=10_000, data_dir=data_dir, image_size=image_size)
+    problems = data.problems(key)
+    if problems or force:
+        if problems:
+            print(f"{key}: the task cache entry is damaged ({problems[0]}); rebuilding it", file=sys.stderr)
+        data.rebuild(key)
+    else:
+        data.task(key)
 
 
 def _make_available(facts, source, args, data_dir: str, roots: list[str], explicit: bool) -> str:
@@ -236,21 +258,21 @@ def cmd_prepare(args) -> int:
         if still_needed:
             raise _usage(f"{facts.key} is not available: {still_needed}")
         if not args.no_cache:
-            _cache(stream, facts.key, data_dir, args.image_size)
+            _cache(stream, facts.key, data_dir, args.image_size, force=args.force)
             print(f"{facts.key}: task cache ready at image size {args.image_size}", file=sys.stderr)
         return 0
 
-    from nevis_bench.data.cache import TaskCache
     from nevis_bench.data.catalog import DATASETS
     from nevis_bench.data.prepared import PreparedSource
     from nevis_bench.data.tfds_source import TfdsSource
+    from nevis_bench.stream import StreamData
 
     stream = _stream(args.stream, data_dir, args.tfds_data_dir)
-    cache = TaskCache(data_dir)
+    data = StreamData(stream, stop_year=10_000, data_dir=data_dir, image_size=args.image_size)
     missing = []
     for key, (year, entry) in _first_years(stream, args.stop_year).items():
         source = entry.source
-        if cache.get(key, source.fingerprint(args.image_size)) is not None and not args.force:
+        if not args.force and not data.problems(key) and data.cache.get(key, source.fingerprint(args.image_size)) is not None:
             continue
         try:
             if key in DATASETS and isinstance(source, (PreparedSource, TfdsSource)):
@@ -259,7 +281,7 @@ def cmd_prepare(args) -> int:
                 availability = source.availability()
                 still_needed = "" if availability.available else availability.how_to_get
             if not still_needed and not args.no_cache:
-                _cache(stream, key, data_dir, args.image_size)
+                _cache(stream, key, data_dir, args.image_size, force=args.force)
                 print(f"{key}: task cache ready", file=sys.stderr)
         except InputError as error:  # a missing or damaged archive: report it with the others
             still_needed = str(error)
@@ -273,32 +295,128 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from nevis_bench.data.cache import TaskCache
-    from nevis_bench.data.prepared import PreparedDataset, prepared_dir
-
+    if bool(args.names) == bool(args.stream):
+        raise _usage("give either dataset NAME(s) or --stream NAME")
     data_dir = _data_dir(args)
-    facts = resolve_dataset(args.name)
-    source = _single_entry_stream(facts, data_dir, args.tfds_data_dir).entries[0].source
-    checked, problems = [], []
-    if facts.source.startswith("nevis:"):
-        dataset = PreparedDataset(prepared_dir(data_dir, facts.source.partition(":")[2]))
-        if dataset.ready:
-            found = dataset.verify()
-            problems += [f"prepared: {p}" for p in found]
-            checked.append(f"prepared dataset {dataset.path} ({sum(dataset.metadata['counts'].values())} images)")
-        elif dataset.path.exists():
-            problems.append(f"prepared: {dataset.path} is incomplete (status is not 'ready')")
-    cached = TaskCache(data_dir).get(facts.key, source.fingerprint(args.image_size))
-    if cached is not None:
-        problems += [f"cache: {p}" for p in cached.verify()]
-        checked.append(f"task cache {cached.path}")
+    if args.stream:
+        stream = _stream(args.stream, data_dir, args.tfds_data_dir)
+        targets = [(key, entry) for key, (_, entry) in _first_years(stream, args.stop_year).items()]
+        label = stream.name
+    else:
+        stream, targets = None, []
+        for name in args.names:
+            key, stream_of_one = _verify_target(name, data_dir, args)
+            targets.append((key, stream_of_one.entries[0] if stream_of_one is not None else None))
+        label = ", ".join(key for key, _ in targets)
+    checked, notes, problems = [], [], []
+    for key, entry in targets:
+        _verify_task(key, entry, stream, data_dir, args, checked, notes, problems)
     if not checked and not problems:
-        raise _usage(f"nothing to verify for {facts.key}: neither prepared nor cached at image size "
-                     f"{args.image_size} in {data_dir}; prepare it with `nevis-bench data prepare {facts.key}`")
+        what = args.stream and f"stream {args.stream}" or label
+        raise _usage(f"nothing to verify for {what}: neither prepared nor cached at image size "
+                     f"{args.image_size} in {data_dir}; prepare it with `nevis-bench data prepare "
+                     + (f"--stream {args.stream}`" if args.stream else f"{label}`"))
     for item in checked:
         print(f"checked {item}")
+    for note in notes:
+        print(f"note: {note}")
     if problems:
         print(f"{len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+        if any(p.startswith("cache") for p in problems):
+            rebuild = f"--stream {args.stream}" if args.stream else " ".join(k for k, _ in targets)
+            print(f"rebuild damaged cache entries with `nevis-bench data prepare {rebuild} --data-dir {data_dir} "
+                  f"--image-size {args.image_size}` (or delete their folders)")
         return 1
-    print(f"{facts.key}: OK, every hash matches")
+    print(f"{label}: OK, every hash matches")
     return 0
+
+
+def _verify_target(name: str, data_dir: str, args):
+    """(task key, single-entry stream of its catalog source or None) for a NAME of ``data verify``."""
+    from nevis_bench.data.cache import TaskCache
+
+    try:
+        facts = resolve_dataset(name)
+    except Exception:
+        if TaskCache(data_dir).entries(name):  # a task key that is no catalog dataset (class-incremental groups)
+            return name, None
+        raise
+    return facts.key, _single_entry_stream(facts, data_dir, args.tfds_data_dir)
+
+
+def _verify_task(key, entry, stream, data_dir, args, checked, notes, problems) -> None:
+    """Check one task: its prepared dataset, its current cache entry against the task and source, and every
+    other cache entry of the key at this image size against its own manifest."""
+    from nevis_bench.data.cache import CacheError, TaskCache, read_manifest
+    from nevis_bench.data.prepared import PreparedSource
+
+    cache = TaskCache(data_dir)
+    current = None
+    if entry is not None:
+        source = entry.source
+        if isinstance(source, PreparedSource):
+            dataset = source.dataset
+            if dataset.ready:
+                problems += [f"prepared: {key}: {p}" for p in dataset.verify()]
+                checked.append(f"prepared dataset {dataset.path} ({sum(dataset.metadata['counts'].values())} images)")
+            elif dataset.path.exists():
+                problems.append(f"prepared: {key}: {dataset.path} is incomplete (status is not 'ready')")
+        available = source.availability().available
+        fingerprint = source.fingerprint(args.image_size)
+        current = cache.task_dir(key, fingerprint)
+        try:
+            cached = cache.get(key, fingerprint)
+        except CacheError as error:
+            problems.append(f"cache: {key}: {error}")
+            cached = None
+        if cached is not None:
+            task = entry.task
+            found = cached.check(num_classes=task.num_classes, channels=task.channels, image_size=args.image_size,
+                                 kind=task.kind)
+            problems += [f"cache: {key}: {cached.path.name}/{p}" for p in found]
+            if cached.manifest.get("fingerprint") != fingerprint:
+                problems.append(f"cache: {key}: {cached.path} was built from {cached.manifest.get('fingerprint')!r}, "
+                                f"not from the source as it is now ({fingerprint!r})")
+            problems += [f"cache: {key}: {p}" for p in _against_prepared(cached, source)]
+            checked.append(f"task cache {cached.path} ({source.describe()}"
+                           + (", built from the source as it is now" if available else ", source not on disk") + ")")
+        elif not (current / "COMPLETE").exists():
+            notes.append(f"{key}: not cached for its source as it is now ({source.describe()}); "
+                         "the next run or `nevis-bench data prepare` builds it")
+    for folder in cache.entries(key):
+        if folder == current:
+            continue
+        try:
+            manifest = read_manifest(folder, key)
+        except CacheError as error:
+            problems.append(f"cache: {key}: {error}")
+            continue
+        if manifest.get("image_size") not in (None, args.image_size):
+            continue
+        from nevis_bench.data.cache import CachedTask
+
+        found = CachedTask(folder, manifest).check()
+        problems += [f"cache: {key}: {folder.name}/{p}" for p in found]
+        what = f"task cache {folder} ({manifest.get('source', '?')})"
+        if entry is not None:
+            what += ": not the entry of the current source (an older build, or another stream's source)"
+        checked.append(what)
+
+
+def _against_prepared(cached, source) -> list[str]:
+    """For a prepared source: the cache entry's example ids and counts against the prepared ``splits.json``."""
+    import numpy as np
+
+    from nevis_bench.data.prepared import PreparedSource
+
+    if not isinstance(source, PreparedSource) or not source.dataset.ready:
+        return []
+    problems = []
+    for split, entry in source.dataset.manifest["splits"].items():
+        ids_file = cached.path / f"{split}.ids.npy"
+        if not ids_file.exists():
+            continue
+        ids = [str(i) for i in np.load(ids_file)]
+        if ids != list(entry["ids"]):
+            problems.append(f"{split}: example ids differ from the prepared dataset's splits.json")
+    return problems

@@ -12,6 +12,12 @@ Every source (synthetic, TFDS, prepared) is materialised once into
 ``train_and_dev`` is stored as the concatenation of ``train`` and ``dev`` (no copy on disk).
 A task is written into a temporary folder and renamed into place, so a crash never leaves a half
 task that looks complete, and two processes writing the same task do not collide.
+
+Integrity: :meth:`CachedTask.check` compares an entry with its manifest (shapes, dtypes, counts, the
+SHA-256 of every array) and with what the task promises (image size, channels, class count and label
+range). A run checks every task it uses once per process (:func:`check_once`, remembered by the files'
+``stat`` signature, so a file changed later is checked again); a mismatch is a :class:`CacheError`,
+never a silent use. ``nevis-bench data verify`` runs the same checks on demand.
 """
 
 from __future__ import annotations
@@ -27,13 +33,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nevis_bench.errors import InputError
+
 STORED_SPLITS = ("train", "dev", "dev_test", "test")
 CONCAT_SPLITS = {"train_and_dev": ("train", "dev")}
 MANIFEST_VERSION = 1
 
 
-class CacheError(RuntimeError):
+class CacheError(RuntimeError, InputError):
     """A cache entry that is missing, corrupt or inconsistent; the message says what to do."""
+
+
+# Cache entries checked in this process: folder -> stat signature of its files when checked.
+_CHECKED: dict[str, tuple] = {}
+
+
+def _signature(folder: pathlib.Path) -> tuple:
+    """(name, inode, size, mtime) of every file of an entry: changes whenever a file is replaced or written."""
+    out = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        stat = entry.stat()
+        out.append((entry.name, stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
+
+
+def forget_checks() -> None:
+    """Forget which entries this process has checked (the next use checks them again)."""
+    _CHECKED.clear()
 
 
 def _array_sha256(array: np.ndarray) -> str:
@@ -128,13 +154,108 @@ class CachedTask:
 
     def verify(self) -> list[str]:
         """Recompute content hashes; returns the list of mismatches (empty when intact)."""
+        return self.check()
+
+    def check(self, num_classes: int | None = None, channels: int | None = None, image_size: int | None = None,
+              kind: str | None = None, hashes: bool = True) -> list[str]:
+        """Everything wrong with this entry (empty when intact).
+
+        Against the manifest: every stored split present, array shapes, dtypes and counts, and the
+        SHA-256 of images, labels (and ids, in manifests that record it). Against the task (the
+        arguments, else the manifest's own ``num_classes``, ``channels``, ``image_size``, ``kind``):
+        the image shape and the label range (single-label: integers in ``0..num_classes-1``;
+        multi-label: 0/1 vectors of ``num_classes``). ``hashes=False`` skips the content hashes.
+        """
+        manifest = self.manifest
+        num_classes = num_classes if num_classes is not None else manifest.get("num_classes")
+        channels = channels if channels is not None else manifest.get("channels")
+        image_size = image_size if image_size is not None else manifest.get("image_size")
+        kind = kind if kind is not None else manifest.get("kind")
         problems = []
-        for name, entry in self.manifest["splits"].items():
-            data = self.split(name)
-            for what, array in (("images", data.images), ("labels", data.labels)):
-                if _array_sha256(np.asarray(array)) != entry[f"{what}_sha256"]:
-                    problems.append(f"{self.path.name}/{name}.{what}: content hash differs from manifest")
+        splits = manifest.get("splits")
+        if not isinstance(splits, dict):
+            return ["manifest.json has no 'splits'"]
+        for name in STORED_SPLITS:
+            if name not in splits:
+                problems.append(f"split {name!r} is missing from manifest.json")
+        for name, entry in splits.items():
+            where = f"{name}"
+            try:
+                images = np.load(self.path / f"{name}.images.npy", mmap_mode="r")
+                labels = np.load(self.path / f"{name}.labels.npy", mmap_mode="r")
+                ids_file = self.path / f"{name}.ids.npy"
+                ids = np.load(ids_file, mmap_mode="r") if ids_file.exists() else None
+            except (OSError, ValueError) as error:
+                problems.append(f"{where}: cannot be read ({error})")
+                continue
+            count = entry.get("count")
+            if images.dtype != np.uint8 or images.ndim != 4:
+                problems.append(f"{where}.images: {images.dtype} {images.shape}, expected uint8 (N, S, S, C)")
+                continue
+            if images.shape[0] != count or labels.shape[0] != count or (ids is not None and len(ids) != count):
+                problems.append(f"{where}: {images.shape[0]} images, {labels.shape[0]} labels"
+                                + (f", {len(ids)} ids" if ids is not None else "") + f"; manifest says {count}")
+            if list(images.shape[1:]) != list(entry.get("image_shape", [])):
+                problems.append(f"{where}.images: shape {images.shape[1:]}, manifest says {tuple(entry.get('image_shape', []))}")
+            expected_shape = (image_size, image_size, channels)
+            if image_size is not None and channels is not None and tuple(images.shape[1:]) != expected_shape:
+                problems.append(f"{where}.images: shape {images.shape[1:]}, the task needs {expected_shape}")
+            problems += _label_problems(where, labels, num_classes, kind)
+            if not hashes:
+                continue
+            for what, array in (("images", images), ("labels", labels), ("ids", ids)):
+                expected = entry.get(f"{what}_sha256")
+                if expected is None or array is None:
+                    if what != "ids":
+                        problems.append(f"{where}.{what}: manifest.json records no content hash")
+                    continue
+                if _array_sha256(np.asarray(array)) != expected:
+                    problems.append(f"{where}.{what}: content hash differs from manifest.json")
         return problems
+
+
+def _label_problems(where: str, labels: np.ndarray, num_classes: int | None, kind: str | None) -> list[str]:
+    multi = kind == "multi_label" if kind is not None else labels.ndim == 2
+    labels = np.asarray(labels)
+    if multi:
+        if labels.dtype != np.float32 or labels.ndim != 2:
+            return [f"{where}.labels: {labels.dtype} {labels.shape}, expected float32 multi-hot (N, K)"]
+        if num_classes is not None and labels.shape[1] != num_classes:
+            return [f"{where}.labels: {labels.shape[1]} classes per target, the task has {num_classes}"]
+        if labels.size and not np.isin(labels, (0.0, 1.0)).all():
+            return [f"{where}.labels: multi-hot targets hold values other than 0 and 1"]
+        return []
+    if labels.dtype != np.int64 or labels.ndim != 1:
+        return [f"{where}.labels: {labels.dtype} {labels.shape}, expected int64 (N,)"]
+    if labels.size and num_classes is not None and (labels.min() < 0 or labels.max() >= num_classes):
+        return [f"{where}.labels: values {int(labels.min())}..{int(labels.max())} outside the task's classes "
+                f"0..{num_classes - 1}"]
+    return []
+
+
+def read_manifest(folder: pathlib.Path, task_key: str) -> dict:
+    """The manifest of a complete entry; a :class:`CacheError` when it is missing or unreadable."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise CacheError(f"task {task_key!r}: cache entry {folder} is marked COMPLETE but has no manifest.json") from None
+    except (OSError, ValueError) as error:
+        raise CacheError(f"task {task_key!r}: cannot read {folder / 'manifest.json'}: {error}") from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
+        raise CacheError(f"task {task_key!r}: {folder / 'manifest.json'} is not a task-cache manifest")
+    return manifest
+
+
+def check_once(task: CachedTask, **expected) -> list[str]:
+    """:meth:`CachedTask.check`; the content hashes only when this process has not yet found the same files
+    (same ``stat`` signature) intact, or written them itself."""
+    key = str(task.path)
+    signature = _signature(task.path)
+    hashed = _CHECKED.get(key) == signature
+    problems = task.check(**expected, hashes=not hashed)
+    if not problems:
+        _CHECKED[key] = signature
+    return problems
 
 
 class TaskCache:
@@ -148,11 +269,31 @@ class TaskCache:
         return self.root / task_key / digest
 
     def get(self, task_key: str, fingerprint: str) -> CachedTask | None:
+        """The complete entry of ``task_key`` under ``fingerprint``; None when there is none.
+
+        A folder marked ``COMPLETE`` whose manifest is missing or unreadable is a :class:`CacheError`.
+        """
         folder = self.task_dir(task_key, fingerprint)
         if not (folder / "COMPLETE").exists():
             return None
-        manifest = json.loads((folder / "manifest.json").read_text())
-        return CachedTask(folder, manifest)
+        return CachedTask(folder, read_manifest(folder, task_key))
+
+    def entries(self, task_key: str) -> list[pathlib.Path]:
+        """Every complete entry of ``task_key`` (one per source fingerprint ever cached)."""
+        folder = self.root / task_key
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if (p / "COMPLETE").exists())
+
+    def remove(self, task_key: str, fingerprint: str) -> None:
+        """Delete the entry of ``task_key`` under ``fingerprint`` (renamed aside first, then removed)."""
+        folder = self.task_dir(task_key, fingerprint)
+        if not folder.exists():
+            return
+        doomed = pathlib.Path(tempfile.mkdtemp(prefix=".removing-", dir=folder.parent))
+        os.rename(folder, doomed / "entry")
+        shutil.rmtree(doomed, ignore_errors=True)
+        _CHECKED.pop(str(folder), None)
 
     def write(
         self,
@@ -200,6 +341,10 @@ class TaskCache:
                 shutil.rmtree(staging, ignore_errors=True)
         cached = self.get(task_key, fingerprint)
         assert cached is not None
+        if cached.manifest.get("fingerprint") == fingerprint and all(
+            cached.manifest["splits"][n].get("images_sha256") == e["images_sha256"] for n, e in entries.items()
+        ):  # hashed while writing: no need to hash again in this process
+            _CHECKED[str(cached.path)] = _signature(cached.path)
         return cached
 
     @staticmethod
@@ -213,11 +358,13 @@ class TaskCache:
         labels = labels.astype(np.float32 if labels.ndim == 2 else np.int64)
         np.save(folder / f"{name}.images.npy", images)
         np.save(folder / f"{name}.labels.npy", labels)
-        np.save(folder / f"{name}.ids.npy", np.asarray(ids).astype(str))
+        ids = np.asarray(ids).astype(str)
+        np.save(folder / f"{name}.ids.npy", ids)
         return {
             "count": int(images.shape[0]),
             "image_shape": list(images.shape[1:]),
             "label_shape": list(labels.shape[1:]),
             "images_sha256": _array_sha256(images),
             "labels_sha256": _array_sha256(labels),
+            "ids_sha256": _array_sha256(ids),
         }

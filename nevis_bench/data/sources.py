@@ -38,7 +38,13 @@ class TaskSource(Protocol):
     """Where a task's data comes from. Sources write the task cache; training reads only the cache."""
 
     def fingerprint(self, image_size: int) -> str:
-        """A string that changes whenever the bytes this source would produce change."""
+        """A string that changes whenever the bytes this source would produce change: the task-cache key.
+
+        It names the source's identity as well as its settings, so that a changed source gets a new
+        cache entry: TFDS the version and split sizes of the build on disk, a prepared dataset the hash of
+        its ``splits.json``, a generator its version. It is computed without reading the data, since it
+        is asked for every task at every start.
+        """
 
     def availability(self) -> Availability: ...
 

@@ -43,6 +43,8 @@ The TFDS data folder is, in order: the ``tfds_data_dir`` given to the source, ``
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -221,6 +223,35 @@ def on_disk(spec: TfdsSpec, folder: pathlib.Path) -> list[str]:
     return [b for b in spec.builder_names if not (folder / b / spec.version / "dataset_info.json").exists()]
 
 
+def build_identity(spec: TfdsSpec, folder: pathlib.Path) -> str:
+    """What identifies the prepared TFDS files of ``spec`` under ``folder``, without reading them.
+
+    For every builder: its version and, from its ``dataset_info.json``, each split's name, shard lengths
+    and byte count (a different build of the same dataset differs in these). A short hash of that, or
+    ``absent`` when nothing is on disk yet. Part of the task-cache fingerprint, so a changed build gets
+    a new cache entry.
+    """
+    parts = []
+    for builder_name in spec.builder_names:
+        info_file = folder / builder_name / spec.version / "dataset_info.json"
+        try:
+            info = json.loads(info_file.read_text())
+        except FileNotFoundError:
+            parts.append((builder_name, "absent"))
+            continue
+        except (OSError, ValueError):
+            parts.append((builder_name, "unreadable"))
+            continue
+        splits = info.get("splits", []) if isinstance(info, dict) else []
+        parts.append((builder_name, info.get("version") if isinstance(info, dict) else None, sorted(
+            (str(x.get("name")), [str(n) for n in x.get("shardLengths", [])], str(x.get("numBytes")))
+            for x in splits if isinstance(x, dict)
+        )))
+    if all(p[1] == "absent" for p in parts):
+        return "absent"
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def how_to_get(spec: TfdsSpec, folder: pathlib.Path) -> str:
     if spec.manual:
         return spec.manual
@@ -252,8 +283,11 @@ class TfdsSource:
         return tfds_data_dir(self.data_dir, self.tfds_dir)
 
     def fingerprint(self, image_size: int) -> str:
+        """Dataset, version, split rule, image size, resize method and the identity of the TFDS build on disk
+        (:func:`build_identity`): pointing at a different build of the same dataset gives a new cache entry."""
         spec = self.spec
-        return f"tfds:v1:{spec.name}:{spec.version}:{spec.rule}:{image_size}:{RESIZE_ID}"
+        identity = build_identity(spec, self.folder)
+        return f"tfds:v2:{spec.name}:{spec.version}:{spec.rule}:{image_size}:{RESIZE_ID}:{identity}"
 
     def availability(self) -> Availability:
         if not on_disk(self.spec, self.folder):
