@@ -217,3 +217,21 @@ def test_a_changed_tfds_build_gets_a_new_cache_entry(tmp_path, monkeypatch, caps
                      "--image-size", "8"]) == 0
     out = capsys.readouterr().out
     assert "built from the source as it is now" in out and "not the entry of the current source" in out
+
+
+def test_data_verify_compares_a_tfds_entry_with_the_build_on_disk(tmp_path, monkeypatch, capsys):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from nevis_bench.data.catalog import DATASETS
+    from nevis_bench.data.sources import source_for, task_info
+
+    monkeypatch.setenv("NEVIS_BENCH_TFDS_IN_PROCESS", "1")
+    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
+    data_dir, facts = tmp_path / "data", DATASETS["mnist"]
+    build = _tfds_build(tmp_path / "build", 50, 50)  # says 50 examples a split; the files served hold 40
+    source = source_for(facts, str(data_dir), str(build))
+    stream = Stream("mnist-only", [StreamEntry(2004, task_info(facts, 2004), source)])
+    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+        StreamData(stream, 2020, data_dir, 8).task("mnist")
+    assert cli.main(["data", "verify", "mnist", "--data-dir", str(data_dir), "--tfds-data-dir", str(build),
+                     "--image-size", "8"]) == 1
+    assert "train: 28 examples cached, the TFDS build in" in capsys.readouterr().out

@@ -378,6 +378,7 @@ def _verify_task(key, entry, stream, data_dir, args, checked, notes, problems) -
                 problems.append(f"cache: {key}: {cached.path} was built from {cached.manifest.get('fingerprint')!r}, "
                                 f"not from the source as it is now ({fingerprint!r})")
             problems += [f"cache: {key}: {p}" for p in _against_prepared(cached, source)]
+            problems += [f"cache: {key}: {p}" for p in _against_tfds(cached, source)]
             checked.append(f"task cache {cached.path} ({source.describe()}"
                            + (", built from the source as it is now" if available else ", source not on disk") + ")")
         elif not (current / "COMPLETE").exists():
@@ -401,6 +402,20 @@ def _verify_task(key, entry, stream, data_dir, args, checked, notes, problems) -
         if entry is not None:
             what += ": not the entry of the current source (an older build, or another stream's source)"
         checked.append(what)
+
+
+def _against_tfds(cached, source) -> list[str]:
+    """For a TFDS source on disk: the cache entry's split sizes against those its build's split rule gives."""
+    from nevis_bench.data.tfds_source import TfdsSource, expected_counts
+
+    if not isinstance(source, TfdsSource):
+        return []
+    expected = expected_counts(source.spec, source.folder)
+    if expected is None:
+        return []
+    found = {split: entry.get("count") for split, entry in cached.manifest["splits"].items()}
+    return [f"{split}: {found.get(split)} examples cached, the TFDS build in {source.folder} gives {n}"
+            for split, n in expected.items() if found.get(split) != n]
 
 
 def _against_prepared(cached, source) -> list[str]:

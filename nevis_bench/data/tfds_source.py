@@ -252,6 +252,26 @@ def build_identity(spec: TfdsSpec, folder: pathlib.Path) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def expected_counts(spec: TfdsSpec, folder: pathlib.Path) -> dict[str, int] | None:
+    """The size of train, dev, dev_test and test that the build under ``folder`` gives, from the split sizes
+    its ``dataset_info.json`` files record; None when they do not record them or the rule needs per-example
+    features (coil100, smallnorb). ``nevis-bench data verify`` compares a cache entry with it."""
+    if spec.rule in (COIL100, SMALLNORB):
+        return None
+    counts = {}
+    for builder_name in spec.builder_names:
+        try:
+            info = json.loads((folder / builder_name / spec.version / "dataset_info.json").read_text())
+            sizes = {x["name"]: sum(int(n) for n in x["shardLengths"]) for x in info["splits"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        for split in _READS[spec.rule]:
+            if split not in sizes:
+                return None
+            counts[(builder_name, split)] = sizes[split]
+    return {split: sum(len(idx) for _, _, idx in parts) for split, parts in plan_splits(spec, counts).items()}
+
+
 def how_to_get(spec: TfdsSpec, folder: pathlib.Path) -> str:
     if spec.manual:
         return spec.manual
