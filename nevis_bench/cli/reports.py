@@ -7,6 +7,10 @@ import os
 from pathlib import Path
 
 
+SKIP_BAD_RUNS = ("leave out a run whose records are damaged (listed as unreadable in excluded_runs) instead of "
+                 "stopping at the first damaged line")
+
+
 def _usage(message: str):
     from nevis_bench.cli import UsageError
 
@@ -22,7 +26,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     # Run names are paths relative to the runs' common parent, so the output does not depend on the cwd.
     root = os.path.commonpath([str(Path(d).resolve().parent) for d in args.run_dirs])
     return _build(args, args.run_dirs, root, "nevis-bench report", per_run=True,
-                  include_unfinished=args.include_unfinished)
+                  include_unfinished=args.include_unfinished, skip_bad_runs=args.skip_bad_runs)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -34,7 +38,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     run_dirs = find_runs(args.runs_dir)
     if not run_dirs:
         raise _usage(f"no run directories (config.json + events.jsonl) under {args.runs_dir}")
-    status = _build(args, run_dirs, args.runs_dir, "nevis-bench leaderboard", per_run=False)
+    status = _build(args, run_dirs, args.runs_dir, "nevis-bench leaderboard", per_run=False,
+                    skip_bad_runs=args.skip_bad_runs)
     if args.readme:
         update_readme_table(Path(args.output) / "leaderboard.md", args.readme)
         print(f"updated the leaderboard table in {args.readme}")
@@ -61,6 +66,7 @@ def add_subcommands(subparsers) -> None:
     report.add_argument("--include-unfinished", action="store_true",
                         help="also plot running, interrupted and summary-less runs (never failed ones); "
                              "the leaderboard table keeps complete runs only")
+    report.add_argument("--skip-bad-runs", action="store_true", help=SKIP_BAD_RUNS)
     report.set_defaults(func=cmd_report)
 
     leaderboard = subparsers.add_parser(
@@ -73,4 +79,5 @@ def add_subcommands(subparsers) -> None:
     leaderboard.add_argument("--output", required=True, metavar="OUT_DIR", help="directory to write into")
     leaderboard.add_argument("--readme", metavar="README.md",
                              help="also replace the table between <!-- leaderboard --> markers in this file")
+    leaderboard.add_argument("--skip-bad-runs", action="store_true", help=SKIP_BAD_RUNS)
     leaderboard.set_defaults(func=cmd_leaderboard)

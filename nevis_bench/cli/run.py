@@ -38,6 +38,9 @@ def add_subcommands(subparsers) -> None:
     resume = subparsers.add_parser("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run_dir")
     resume.add_argument("--quiet", action="store_true")
+    resume.add_argument("--restart", action="store_true",
+                        help="start again from the first event; the existing records, predictions and checkpoint "
+                             "are moved to RUN_DIR/previous-<n>/ (nothing is deleted)")
     resume.set_defaults(func=cmd_resume)
 
     summary = subparsers.add_parser("summary", help="print the summary table of a run directory")
@@ -68,13 +71,13 @@ def run_values(args: argparse.Namespace) -> dict:
     return apply_overrides(values, stream_overrides + args.override, fields)
 
 
-def _execute(run_dir, evaluator) -> int:
+def _execute(run_dir, evaluator, restart: bool = False) -> int:
     print(f"run directory: {run_dir.path}", file=sys.stderr)
     skipped = evaluator.stream.skipped
     if skipped:
         print(f"warning: skipping {len(skipped)} stream entries whose data is missing (skip_missing): "
               f"{', '.join(skipped)}", file=sys.stderr)
-    status = evaluator.run()
+    status = evaluator.run(restart=restart)
     print(summary_table(run_dir.path))
     if status == "interrupted":
         print(f"\ninterrupted; continue with: nevis-bench resume {run_dir.path}", file=sys.stderr)
@@ -93,12 +96,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from nevis_bench.run import runner
 
     run_dir, evaluator = runner.reopen(args.run_dir, progress=False if args.quiet else None)
-    return _run_reporting_failure(run_dir, evaluator)
+    return _run_reporting_failure(run_dir, evaluator, restart=args.restart)
 
 
-def _run_reporting_failure(run_dir, evaluator) -> int:
+def _run_reporting_failure(run_dir, evaluator, restart: bool = False) -> int:
     try:
-        return _execute(run_dir, evaluator)
+        return _execute(run_dir, evaluator, restart)
     except InputError:
         raise  # reported as an input error; the summary says "failed" and the records stay
     except Exception as error:  # the summary already says "failed"; the records stay
@@ -116,11 +119,10 @@ def _format_flops(value) -> str:
 
 def summary_table(run_dir) -> str:
     """A readable per-task table and the stream summary of a run directory."""
-    from nevis_bench.run.run_dir import RunDirectory
+    from nevis_bench.records.reader import read_run
 
-    directory = RunDirectory(run_dir)
-    events = directory.read_events()
-    summary = directory.read_summary() or {}
+    run = read_run(run_dir)  # strict: a damaged line is an error naming it, never a silent stop
+    events, summary = run.event_list, run.summary or {}
     lines = [f"{'#':>4}  {'year':>4}  {'task':<44} {'kind':<6} {'n':>6} {'error':>7} {'train FLOPs':>11}"]
     train_flops: dict[str, float] = {}
     for e in events:
@@ -138,7 +140,7 @@ def summary_table(run_dir) -> str:
         return "-" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
     lines += [
         "",
-        f"run:                 {directory.path}",
+        f"run:                 {run.path}",
         f"status:              {summary.get('status', 'unknown')}",
         f"stream / learner:    {summary.get('stream')} / {summary.get('learner')} (config {summary.get('config_id')}, seed {summary.get('seed')})",
         f"average error:       {fmt('average_error')}  (weighted {fmt('weighted_error')}, {summary.get('num_predict_events', 0)} predict events on {summary.get('predict_split')})",

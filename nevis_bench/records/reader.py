@@ -301,6 +301,12 @@ def read_run(run_dir: os.PathLike | str) -> Run:
     summary = read_summary(run_dir)
     complete = summary is not None and summary["status"] == FINISHED
     events = read_events(run_dir, allow_partial_last_line=not complete)
+    planned = summary.get("num_events_planned") if summary is not None else None
+    if complete and isinstance(planned, int) and len(events) != planned:
+        raise RecordError(
+            run_dir / EVENTS_FILE, None,
+            f"summary.json says the run is complete with {planned} events, but events.jsonl holds {len(events)}"
+        )
     if events and events[0]["run_id"] != str(config["run_id"]):
         raise RecordError(
             run_dir / EVENTS_FILE, 1, f"run_id {events[0]['run_id']!r} differs from config.json's {config['run_id']!r}"

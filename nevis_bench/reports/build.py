@@ -24,7 +24,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from nevis_bench.records.reader import FAILED, FLOP_FIELDS, Run, error_curve, read_run, step_flops
+from nevis_bench.records.reader import FAILED, FLOP_FIELDS, RecordError, Run, error_curve, read_run, step_flops
 from nevis_bench.reports import figures
 from nevis_bench.reports.formatting import write_table
 from nevis_bench.reports.html import Section, render
@@ -183,15 +183,27 @@ _INTRO = [
 
 
 def build(run_dirs: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, root: os.PathLike | str,
-          title: str, per_run: bool, include_unfinished: bool = False) -> list[Path]:
+          title: str, per_run: bool, include_unfinished: bool = False, skip_bad_runs: bool = False) -> list[Path]:
     """Read ``run_dirs``, write tables, figures and ``report.html`` under ``out_dir``; return the files.
 
     ``per_run``: figure panels per run (report) or per configuration over seeds (leaderboard).
     ``include_unfinished``: also show running, interrupted and summary-less runs in the figures and the
     runs table; the leaderboard table keeps complete runs only. Failed runs are always left out.
+    A damaged record stops the build with its ``path:line`` (:class:`RecordError`); with
+    ``skip_bad_runs`` that run is left out instead and listed as unreadable in the excluded runs.
     """
-    all_runs = [read_run(d) for d in run_dirs]
-    names = {r.path: Path(os.path.relpath(r.path.resolve(), Path(root).resolve())).as_posix() for r in all_runs}
+    def name_of(path: os.PathLike | str) -> str:
+        return Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix()
+
+    all_runs, unreadable = [], []
+    for run_dir in run_dirs:
+        try:
+            all_runs.append(read_run(run_dir))
+        except RecordError as error:
+            if not skip_bad_runs:
+                raise
+            unreadable.append((name_of(run_dir), str(error)))
+    names = {r.path: name_of(r.path) for r in all_runs}
     all_runs.sort(key=lambda r: _sort_key(r, names))
     is_shown = [r.finished or (include_unfinished and r.status != FAILED) for r in all_runs]
     shown = [r for r, keep in zip(all_runs, is_shown) if keep]
@@ -203,7 +215,7 @@ def build(run_dirs: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, 
         "runs": run_rows,
         "per_task": per_task_table(shown, names),
         "final_eval": final_eval_table(run_rows),
-        "excluded_runs": excluded_table(left_out, names),
+        "excluded_runs": excluded_table(left_out, names, unreadable),
     }
     drawn = _figures(shown, run_rows, tables["per_task"], names, per_run) if shown else []
 
@@ -223,7 +235,8 @@ def build(run_dirs: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, 
     def section_figures(*kinds: str) -> list[tuple[str, str, bytes]]:
         return [(f"{FIGURES_DIR}/{name}", caption, png) for kind, name, caption, png in drawn if kind in kinds]
 
-    counts = f"{len(all_runs)} run(s) read: {len(shown)} shown, {len(left_out)} unfinished or failed listed apart."
+    counts = (f"{len(all_runs)} run(s) read: {len(shown)} shown, {len(left_out)} unfinished or failed listed apart"
+              + (f", {len(unreadable)} unreadable left out." if unreadable else "."))
     sections = [
         Section("Leaderboard", tables=[("", tables["leaderboard"])], figures=section_figures("error_vs_flops")),
         Section("Runs", tables=[("", tables["runs"])],

@@ -155,14 +155,16 @@ def per_task_table(runs: Sequence[Run], names: dict) -> pd.DataFrame:
     return table[PER_TASK_COLUMNS]
 
 
-def excluded_table(runs: Sequence[Run], names: dict) -> pd.DataFrame:
-    """Runs left out of the leaderboard: unfinished (running, interrupted, no summary) or failed."""
+def excluded_table(runs: Sequence[Run], names: dict, unreadable: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
+    """Runs left out of the leaderboard: unfinished (running, interrupted, no summary), failed, or
+    unreadable (``(run, error)`` pairs of runs whose records are damaged)."""
     rows = [{
         "run": names[run.path], "run_id": run.run_id, "learner": run.learner, "config_id": run.config_id,
         "stream": run.stream, "predict_split": run.predict_split, "seed": run.seed, "status": run.status,
         "events": len(run.event_list),
         "error_message": (run.summary or {}).get("error_message") or "",
     } for run in runs]
+    rows += [{"run": name, "status": "unreadable", "error_message": error} for name, error in unreadable]
     return pd.DataFrame(rows, columns=EXCLUDED_COLUMNS)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -120,12 +121,28 @@ class Evaluator:
             self.run_dir.checkpoint_path,
         )
 
-    def _restore(self) -> tuple[int, Any, Totals, Any]:
-        if not self.run_dir.checkpoint_path.exists():
+    def _restore(self, recorded: int) -> tuple[int, Any, Totals, Any]:
+        """The state to continue from, checked against the ``recorded`` events: records are never
+        dropped for want of a checkpoint that covers them."""
+        path = self.run_dir.checkpoint_path
+        restart = f"`nevis-bench resume {self.run_dir.path} --restart` starts again and moves the records aside"
+        if not path.exists():
+            # The first checkpoint is written right after the first record: one record without a
+            # checkpoint is a crash between the two (the record is redone and kept as superseded).
+            if recorded > 1:
+                raise ckpt.CheckpointError(
+                    f"{self.run_dir.path} holds {recorded} records but no checkpoint ({path} is missing), so the "
+                    f"run cannot continue from them; the records are kept. {restart}"
+                )
             return 0, self.learner.init(), Totals(), None
-        saved = ckpt.load(self.run_dir.checkpoint_path)
+        saved = ckpt.load(path)
         if saved.get("version") != CHECKPOINT_VERSION:
-            raise ckpt.CheckpointError(f"checkpoint {self.run_dir.checkpoint_path} has unknown version {saved.get('version')}")
+            raise ckpt.CheckpointError(f"checkpoint {path} has unknown version {saved.get('version')}")
+        if saved["completed_events"] > recorded:
+            raise ckpt.CheckpointError(
+                f"checkpoint {path} covers {saved['completed_events']} events but {self.run_dir.events_path} holds "
+                f"only {recorded} records: records are missing. Restore events.jsonl, or {restart}"
+            )
         return saved["completed_events"], saved["learner_state"], Totals(**saved["totals"]), saved["within_event"]
 
     # -- signals -----------------------------------------------------------------------------
@@ -168,29 +185,48 @@ class Evaluator:
             **metrics.summarize(self.records),
         )
 
-    def run(self) -> str:
-        """Run (or resume) to the end; returns "complete" or "interrupted". Failures re-raise."""
-        self.data.check_available()
-        completed, state, totals, within_event = self._restore()
-        self.run_dir.truncate_events(completed)
-        self.records = self.run_dir.read_events()  # kept in memory: the summary is rebuilt after every event
-        self.run_dir.write_summary(self.summary(RUNNING))
+    def run(self, restart: bool = False) -> str:
+        """Run (or resume) to the end; returns "complete" or "interrupted". Failures re-raise.
+
+        One process at a time writes a run directory (its lock is held throughout). ``restart``:
+        move the existing records aside (``previous-<n>/``) and start from the first event.
+        """
+        with self.run_dir.lock():
+            self.run_dir.remove_stale_temporaries()
+            if restart:
+                self.run_dir.move_aside()
+            self.data.check_available()
+            completed, state, totals, within_event = self._restore(len(self.run_dir.read_events()))
+            self.run_dir.truncate_events(completed)
+            self.records = self.run_dir.read_events()  # kept in memory: the summary is rebuilt after every event
+            self.run_dir.write_summary(self.summary(RUNNING))
+            try:
+                with self._signals():
+                    self.data.prepare(progress=self.config.progress)
+                    state = self._run_events(completed, state, totals, within_event)
+            except RunInterrupted:
+                self.run_dir.write_summary(self.summary(INTERRUPTED))
+                return INTERRUPTED
+            except BaseException as error:
+                self._record_failure(error)
+                raise
+            finally:
+                for sink in self.sinks:
+                    sink.close()
+            self.run_dir.write_summary(self.summary(FINISHED))
+            return FINISHED
+
+    def _record_failure(self, error: BaseException) -> None:
+        """Mark the summary failed with the error; when even that cannot be written (a full disk), say so."""
+        summary = self.summary(FAILED, f"{type(error).__name__}: {error}")
         try:
-            with self._signals():
-                self.data.prepare(progress=self.config.progress)
-                state = self._run_events(completed, state, totals, within_event)
-        except RunInterrupted:
-            self.run_dir.write_summary(self.summary(INTERRUPTED))
-            return INTERRUPTED
-        except BaseException as error:
-            message = f"{type(error).__name__}: {error}"
-            self.run_dir.write_summary(self.summary(FAILED, message))
-            raise
-        finally:
-            for sink in self.sinks:
-                sink.close()
-        self.run_dir.write_summary(self.summary(FINISHED))
-        return FINISHED
+            self.run_dir.write_summary(summary)
+        except OSError:
+            try:
+                self.run_dir.write_summary(summary, in_place=True)
+            except OSError as write_error:
+                print(f"warning: could not mark {self.run_dir.path / 'summary.json'} failed: {write_error}",
+                      file=sys.stderr)
 
     def _run_events(self, completed: int, state: Any, totals: Totals, within_event: Any) -> Any:
         from tqdm.auto import tqdm

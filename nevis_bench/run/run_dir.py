@@ -13,18 +13,27 @@ finished event's record to each sink it was given.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import platform
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
+from nevis_bench.errors import InputError
 from nevis_bench.records.schema import (
-    CHECKPOINTS_FOLDER, CONFIG_FILE, EVENTS_FILE, PREDICTIONS_FOLDER, SUMMARY_FILE, TENSORBOARD_FOLDER, EventRecord,
+    CHECKPOINTS_FOLDER,
+    CONFIG_FILE,
+    EVENTS_FILE,
+    PREDICTIONS_FOLDER,
+    SUMMARY_FILE,
+    TENSORBOARD_FOLDER,
+    EventRecord,
     RunSummary,
 )
+from nevis_bench.run.checkpoint import naming_path, temporary_path
 
 Scored = tuple[np.ndarray, np.ndarray]  # (scores, targets) of a predict event
 
@@ -54,9 +63,14 @@ def versions() -> dict[str, str]:
 
 
 def _write_json_atomic(path: pathlib.Path, data: Any) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False, default=_json_default))
-    os.replace(temporary, path)
+    temporary = temporary_path(path)
+    try:
+        with naming_path(path):
+            temporary.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False, default=_json_default))
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _json_default(value: Any) -> Any:
@@ -126,7 +140,14 @@ class TensorBoardSink:
             self._writer = None
 
 
+class RunLocked(InputError):
+    """Another process is writing this run directory."""
+
+
 class RunDirectory:
+    LOCK_FILE = ".lock"
+    SUPERSEDED_FILE = "events.superseded.jsonl"  # records redone after a resume, kept
+
     def __init__(self, path: str | os.PathLike):
         self.path = pathlib.Path(path)
         self.events_path = self.path / EVENTS_FILE
@@ -134,32 +155,87 @@ class RunDirectory:
         self.tensorboard_path = self.path / TENSORBOARD_FOLDER
 
     def create(self, config: dict[str, Any]) -> None:
-        self.path.mkdir(parents=True, exist_ok=False)
+        try:
+            self.path.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise RunLocked(
+                f"run directory {self.path} was just created by another process; wait for it, or pick another --run-name"
+            ) from None
         for folder in (PREDICTIONS_FOLDER, CHECKPOINTS_FOLDER, TENSORBOARD_FOLDER):
             (self.path / folder).mkdir()
         _write_json_atomic(self.path / CONFIG_FILE, clean_json(config))
         self.events_path.touch()
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run directory's writer lock (an OS lock on ``.lock``, released when the process ends)."""
+        import fcntl
+
+        handle = open(self.path / self.LOCK_FILE, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise RunLocked(
+                f"run directory {self.path} is being written by process {holder}; wait for it to finish or stop it "
+                "(one writer per run directory)"
+            ) from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+
+    def remove_stale_temporaries(self) -> list[pathlib.Path]:
+        """Remove temporary files left by a killed writer (call while holding the lock)."""
+        stale = [p for folder in (self.path, self.path / CHECKPOINTS_FOLDER) if folder.is_dir()
+                 for p in folder.glob(".*.tmp*") if p.is_file()]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
     def read_config(self) -> dict[str, Any]:
         return json.loads((self.path / CONFIG_FILE).read_text())
 
     def read_events(self) -> list[dict[str, Any]]:
-        """Complete lines only; a torn last line (crash while appending) is dropped."""
-        events = []
-        if self.events_path.exists():
-            for line in self.events_path.read_text().splitlines():
-                try:
-                    events.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break
-        return events
+        """The records, checked line by line; only a torn last line (a crash while appending) is left out.
+        Any other damaged line is a :class:`RecordError` naming it."""
+        from nevis_bench.records.reader import read_events
+
+        return read_events(self.path, allow_partial_last_line=True) if self.events_path.exists() else []
 
     def truncate_events(self, count: int) -> None:
-        """Keep the first ``count`` records (those covered by the checkpoint being resumed)."""
-        kept = self.read_events()[:count]
-        temporary = self.events_path.with_name(f".{EVENTS_FILE}.tmp")
-        temporary.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in kept))
-        os.replace(temporary, self.events_path)
+        """Keep the first ``count`` records (those covered by the checkpoint being resumed); the records
+        after them, which the resumed run redoes, are appended to ``events.superseded.jsonl``."""
+        events = self.read_events()
+        if len(events) > count:
+            with open(self.path / self.SUPERSEDED_FILE, "a") as handle:
+                handle.write("".join(json.dumps(e, sort_keys=True) + "\n" for e in events[count:]))
+        if len(events) != count or self.events_path.read_bytes()[-1:] not in (b"", b"\n"):
+            temporary = temporary_path(self.events_path)
+            temporary.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in events[:count]))
+            os.replace(temporary, self.events_path)
+
+    def move_aside(self) -> pathlib.Path:
+        """Move every record, checkpoint and summary into ``previous-<n>/`` (``--restart``); returns it."""
+        number = 1
+        while (self.path / f"previous-{number}").exists():
+            number += 1
+        aside = self.path / f"previous-{number}"
+        aside.mkdir()
+        for name in (EVENTS_FILE, SUMMARY_FILE, self.SUPERSEDED_FILE, PREDICTIONS_FOLDER, CHECKPOINTS_FOLDER,
+                     TENSORBOARD_FOLDER):
+            if (self.path / name).exists():
+                os.replace(self.path / name, aside / name)
+        for folder in (PREDICTIONS_FOLDER, CHECKPOINTS_FOLDER, TENSORBOARD_FOLDER):
+            (self.path / folder).mkdir()
+        self.events_path.touch()
+        return aside
 
     @staticmethod
     def stored(record: EventRecord) -> dict[str, Any]:
@@ -172,13 +248,21 @@ class RunDirectory:
         if predictions is not None:
             self.write_predictions(record.event_index, *predictions)
         line = json.dumps(self.stored(record), sort_keys=True, allow_nan=False)
-        with open(self.events_path, "a") as handle:
+        with naming_path(self.events_path), open(self.events_path, "a") as handle:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
-    def write_summary(self, summary: RunSummary) -> None:
-        _write_json_atomic(self.path / SUMMARY_FILE, clean_json(summary.to_dict()))
+    def write_summary(self, summary: RunSummary, in_place: bool = False) -> None:
+        """Replace ``summary.json`` atomically; ``in_place`` overwrites it without a temporary file (the
+        last resort on a full disk, where the old file's blocks can still be reused)."""
+        if not in_place:
+            _write_json_atomic(self.path / SUMMARY_FILE, clean_json(summary.to_dict()))
+            return
+        path = self.path / SUMMARY_FILE
+        with naming_path(path), open(path, "r+" if path.exists() else "w") as handle:
+            handle.write(json.dumps(clean_json(summary.to_dict()), sort_keys=True, separators=(",", ":")))
+            handle.truncate()
 
     def read_summary(self) -> dict[str, Any] | None:
         path = self.path / SUMMARY_FILE
@@ -186,7 +270,8 @@ class RunDirectory:
 
     def write_predictions(self, event_index: int, scores: np.ndarray, targets: np.ndarray) -> str:
         relative = f"{PREDICTIONS_FOLDER}/event_{event_index:04d}.npz"
-        np.savez_compressed(self.path / relative, scores=scores.astype(np.float32), targets=targets)
+        with naming_path(self.path / relative):
+            np.savez_compressed(self.path / relative, scores=scores.astype(np.float32), targets=targets)
         return relative
 
     def close(self) -> None:
