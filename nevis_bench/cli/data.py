@@ -2,8 +2,8 @@
 
 * ``data status --stream NAME``: one row per dataset of the stream: year of first use, dataset, source,
   state (``cached``: in the task cache at ``--image-size``; ``available``: on disk, the cache is built
-  on first use or by ``data prepare``; ``missing``) and, for missing ones, the exact command or manual
-  step that gets it.
+  on first use or by ``data prepare``; ``missing``; ``damaged``: a cache entry without a readable
+  manifest) and, for missing or damaged ones, the exact command or manual step that gets it.
 * ``data prepare NAME --from DIR`` converts one dataset from its original files in ``DIR`` (handlers,
   and ImageNet's manual TFDS download); ``--download`` fetches it (needs network); without either, a
   dataset already on disk only gets its task cache built. ``data prepare --stream NAME`` does this for
