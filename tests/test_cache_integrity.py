@@ -235,3 +235,23 @@ def test_data_verify_compares_a_tfds_entry_with_the_build_on_disk(tmp_path, monk
     assert cli.main(["data", "verify", "mnist", "--data-dir", str(data_dir), "--tfds-data-dir", str(build),
                      "--image-size", "8"]) == 1
     assert "train: 28 examples cached, the TFDS build in" in capsys.readouterr().out
+
+
+def test_staging_folders_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
+    import os
+
+    import numpy as np
+
+    from nevis_bench.data.cache import TaskCache
+
+    cache = TaskCache(tmp_path)
+    task_folder = cache.task_dir("t", "f1").parent
+    task_folder.mkdir(parents=True)
+    dead = task_folder / ".writing-4194305-abc"  # above Linux's largest PID: no such process
+    live = task_folder / f".writing-{os.getpid()}-xyz"
+    dead.mkdir()
+    live.mkdir()
+    images = np.zeros((4, 8, 8, 1), np.uint8)
+    labels = np.zeros(4, np.int64)
+    cache.write("t", "f2", {name: (images, labels) for name in ("train", "dev", "dev_test", "test")}, {})
+    assert not dead.exists() and live.exists()

@@ -290,7 +290,7 @@ class TaskCache:
         folder = self.task_dir(task_key, fingerprint)
         if not folder.exists():
             return
-        doomed = pathlib.Path(tempfile.mkdtemp(prefix=".removing-", dir=folder.parent))
+        doomed = pathlib.Path(tempfile.mkdtemp(prefix=f".removing-{os.getpid()}-", dir=folder.parent))
         os.rename(folder, doomed / "entry")
         shutil.rmtree(doomed, ignore_errors=True)
         _CHECKED.pop(str(folder), None)
@@ -308,7 +308,8 @@ class TaskCache:
             raise CacheError(f"task {task_key!r}: source produced no {missing} split(s)")
         target = self.task_dir(task_key, fingerprint)
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = pathlib.Path(tempfile.mkdtemp(prefix=".writing-", dir=target.parent))
+        _remove_abandoned(target.parent)
+        staging = pathlib.Path(tempfile.mkdtemp(prefix=f".writing-{os.getpid()}-", dir=target.parent))
         try:
             entries = {}
             for name, arrays in splits.items():
@@ -368,3 +369,19 @@ class TaskCache:
             "labels_sha256": _array_sha256(labels),
             "ids_sha256": _array_sha256(ids),
         }
+
+
+def _remove_abandoned(folder: pathlib.Path) -> None:
+    """Remove the staging folders (``.writing-<pid>-*``, ``.removing-<pid>-*``) of writers that no longer
+    run (killed mid-write); a live process's staging folder is left alone."""
+    for staging in folder.iterdir():
+        kind, _, rest = staging.name.partition("-")
+        pid = rest.partition("-")[0]
+        if kind not in (".writing", ".removing") or not pid.isdigit() or not staging.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except PermissionError:
+            pass  # a live process of another user
