@@ -92,3 +92,10 @@ def test_audit_command_measures_a_recorded_run_without_touching_it(tmp_path, dat
     assert out[1].startswith("event 3 (inference): reported") and "recorded in events.jsonl" in out[1]
     assert {p.name: p.read_bytes() for p in (run_dir.path / "events.jsonl", run_dir.checkpoint_path)} == before
     assert main(["audit", str(run_dir.path), "--event", "99"]) == 2
+
+
+def test_the_audit_measures_encoder_work_even_when_the_features_are_cached(tmp_path, data_dir):
+    subject = run_check("knn", "flop_audit", tmp_path, overrides=LEARNERS.get("knn").test_overrides, data_dir=data_dir)
+    train, predict = subject.notes["flop_audit"]
+    # the warm-up run fills the feature cache; the measured run gets an empty one, so the encoder runs
+    assert train.measured > 0.9 * train.reported > 0 and predict.measured > 0.9 * predict.reported > 0

@@ -7,8 +7,9 @@ copies happens during the measurement), then runs it again from the same state u
 ``FlopCounterMode`` and compares the measured total with the reported FLOPs of the event's phase
 (train + search + selection for a train event, inference for a predict event).
 
-The audit is a lower bound: work the counter cannot see (scikit-learn, numpy, elementwise optimiser
-updates) is not measured, so a learner may report more than was measured, never materially less.
+The measured run gets an empty frozen-encoder feature cache, so features a learner would read back
+from disk are computed and measured. The audit is a lower bound: work the counter cannot see
+(scikit-learn, numpy, elementwise optimiser updates) is not measured, so a learner may report more than was measured, never materially less.
 ``TOLERANCE`` allows for the few counted operations a learner's per-shape count legitimately leaves
 out (a loss reduction, a normalisation).
 """
@@ -16,6 +17,8 @@ out (a loss reduction, a normalisation).
 from __future__ import annotations
 
 import dataclasses
+import pathlib
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nevis_bench.protocol import Learner
 from nevis_bench.run import checkpoint as ckpt
+from nevis_bench.run.context import EventData
 
 TOLERANCE = 0.05  # reported may be up to 5% below measured
 
@@ -56,9 +60,11 @@ def audit_events(evaluator: Any, indices: list[int]) -> list[AuditResult]:
     learner: Learner = evaluator.learner
     evaluator.data.prepare(progress=False)
 
-    def replay(event, state):
+    def replay(event, state, features_root=None):
         # Nothing is written: within-event checkpoints of the replay go nowhere.
         ctx = dataclasses.replace(evaluator._context(event, state, Totals(), None), write_checkpoint=lambda _: None)
+        if features_root is not None:
+            ctx.data = EventData(evaluator.data, event, features_root)
         return run_event(learner, event, state, ctx, evaluator.data, Totals(), "audit")
 
     state = learner.init()
@@ -67,8 +73,9 @@ def audit_events(evaluator: Any, indices: list[int]) -> list[AuditResult]:
     for event in evaluator.events[: wanted[-1] + 1]:
         if event.index in wanted:
             replay(event, ckpt.round_trip(state))  # warms the FLOP cache: no meta-device counting below
-            with FlopCounterMode(display=False) as counter:
-                _, record, _ = replay(event, ckpt.round_trip(state))
+            # An empty feature cache: frozen-encoder features are computed (and measured), not read back.
+            with tempfile.TemporaryDirectory() as features, FlopCounterMode(display=False) as counter:
+                _, record, _ = replay(event, ckpt.round_trip(state), pathlib.Path(features))
             phase = "train" if record.event_type == "train" else "inference"
             reported = (record.flops_train + record.flops_search + record.flops_selection
                         if phase == "train" else record.flops_inference)

@@ -8,6 +8,7 @@ here, not trusted to the learner (``docs/design.md``, "The protocol").
 from __future__ import annotations
 
 import contextlib
+import pathlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -65,9 +66,10 @@ class EventData:
     :class:`ProtocolViolation`. What a learner wants to keep for later it keeps in its state.
     """
 
-    def __init__(self, stream_data: StreamData, event: Event):
+    def __init__(self, stream_data: StreamData, event: Event, features_root: pathlib.Path | None = None):
         self.__stream_data = stream_data
         self._event = event
+        self._features_root = features_root
         if isinstance(event, TrainEvent):
             self._allowed = {event.train_split, event.dev_split, event.train_and_dev_split}
         else:
@@ -104,10 +106,11 @@ class EventData:
         return self.__stream_data.task(task_key).path.name
 
     @property
-    def features_root(self):
-        """Where derived features (frozen-encoder outputs) are cached, beside the task cache."""
-        import pathlib
-
+    def features_root(self) -> pathlib.Path:
+        """Where derived features (frozen-encoder outputs) are cached: beside the task cache, unless the
+        view was given another folder (the FLOP audit measures with an empty one)."""
+        if self._features_root is not None:
+            return self._features_root
         return pathlib.Path(self.__stream_data.cache.root).parent / "features"
 
 
