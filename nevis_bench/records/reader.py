@@ -40,7 +40,7 @@ from nevis_bench.records.schema import (  # noqa: F401 (re-exported for readers 
     SUMMARY_FILE,
     TASK_KINDS,
     UNFINISHED,
-    metric_name,
+    EventRecord, metric_name,
 )
 from nevis_bench.records.schema import REQUIRED_INTEGERS as _INT_FIELDS
 from nevis_bench.records.schema import REQUIRED_NUMBERS as _NUMBER_FIELDS
@@ -125,6 +125,10 @@ def validate_event(event: Any, fail) -> None:
     if not isinstance(event["final_eval"], bool):
         fail(f"'final_eval' must be true or false, got {event['final_eval']!r}")
     _check_metric(event, fail)
+    try:
+        EventRecord.from_dict({"domain": "unknown", **event})  # the writer's own definition of a record
+    except TypeError as error:
+        fail(f"not an event record: {error}")
 
 
 def read_events(run_dir: os.PathLike | str, allow_partial_last_line: bool = True) -> list[dict]:

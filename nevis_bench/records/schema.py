@@ -69,7 +69,7 @@ class EventRecord:
     year: int
     split: str  # SPLITS
     task_kind: str  # TASK_KINDS
-    domain: str
+    domain: str  # image type ("unknown" where a record lacks it)
     num_examples: int
     top1_accuracy: float | None = None
     mean_average_precision: float | None = None
