@@ -6,7 +6,6 @@ import argparse
 import os
 from pathlib import Path
 
-
 SKIP_BAD_RUNS = ("leave out a run whose records are damaged (listed as unreadable in excluded_runs) instead of "
                  "stopping at the first damaged line")
 

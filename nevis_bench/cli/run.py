@@ -120,6 +120,7 @@ def _format_flops(value) -> str:
 def summary_table(run_dir) -> str:
     """A readable per-task table and the stream summary of a run directory."""
     from nevis_bench.records.reader import read_run
+    from nevis_bench.records.schema import accounted_flops
 
     run = read_run(run_dir)  # strict: a damaged line is an error naming it, never a silent stop
     events, summary = run.event_list, run.summary or {}
@@ -127,7 +128,7 @@ def summary_table(run_dir) -> str:
     train_flops: dict[str, float] = {}
     for e in events:
         if e["event_type"] == "train":
-            train_flops[e["task_key"]] = e["flops_train"] + e["flops_search"] + e["flops_selection"]
+            train_flops[e["task_key"]] = accounted_flops(e)
             continue
         tag = "final " if e.get("final_eval") else ""
         kind = "multi" if e["task_kind"] == "multi_label" else "single"

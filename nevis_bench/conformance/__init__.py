@@ -35,6 +35,7 @@ from typing import Any, Callable
 import torch
 
 from nevis_bench.protocol import Learner
+from nevis_bench.records.schema import accounted_flops
 from nevis_bench.run import checkpoint as ckpt
 from nevis_bench.run import runner
 from nevis_bench.run.evaluator import StopControl
@@ -123,10 +124,9 @@ def check_plain_state(subject: LearnerUnderTest) -> None:
 
 def check_reports_flops(subject: LearnerUnderTest) -> None:
     for e in subject.reference_events():
-        if e["event_type"] == "train" and not e["flops_train"] + e["flops_search"] + e["flops_selection"] > 0:
-            _fail(f"{subject.name}: train event {e['event_index']} reports no FLOPs")
-        if e["event_type"] == "predict" and not e["flops_inference"] > 0:
-            _fail(f"{subject.name}: predict event {e['event_index']} reports no inference FLOPs")
+        if not accounted_flops(e) > 0:
+            what = "FLOPs" if e["event_type"] == "train" else "inference FLOPs"
+            _fail(f"{subject.name}: {e['event_type']} event {e['event_index']} reports no {what}")
 
 
 def check_flop_audit(subject: LearnerUnderTest) -> None:

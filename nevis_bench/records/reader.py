@@ -40,7 +40,8 @@ from nevis_bench.records.schema import (  # noqa: F401 (re-exported for readers 
     SUMMARY_FILE,
     TASK_KINDS,
     UNFINISHED,
-    EventRecord, metric_name,
+    EventRecord,
+    metric_name,
 )
 from nevis_bench.records.schema import REQUIRED_INTEGERS as _INT_FIELDS
 from nevis_bench.records.schema import REQUIRED_NUMBERS as _NUMBER_FIELDS

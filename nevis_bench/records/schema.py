@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from nevis_bench.protocol import (  # noqa: F401 (the vocabularies are part of the schema)
     MULTI_LABEL,
@@ -45,6 +45,14 @@ UNFINISHED = "unfinished"  # what readers call a run without summary.json
 
 HEADLINE_PHASES = ("flops_train", "flops_search", "flops_selection")  # the benchmark's compute axis
 FLOP_FIELDS = HEADLINE_PHASES + ("flops_inference",)
+
+
+def accounted_flops(record: Mapping[str, Any]) -> float:
+    """The FLOPs an event is accounted by: the headline phases (train + search + selection) of a train
+    event, the inference FLOPs of a predict event. ``record`` is an events.jsonl line."""
+    if record["event_type"] == TRAIN:
+        return float(sum(record[name] for name in HEADLINE_PHASES))
+    return float(record["flops_inference"])
 
 
 def metric_name(kind: str) -> str:

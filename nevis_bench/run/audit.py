@@ -9,7 +9,8 @@ copies happens during the measurement), then runs it again from the same state u
 
 The measured run gets an empty frozen-encoder feature cache, so features a learner would read back
 from disk are computed and measured. The audit is a lower bound: work the counter cannot see
-(scikit-learn, numpy, elementwise optimiser updates) is not measured, so a learner may report more than was measured, never materially less.
+(scikit-learn, numpy, elementwise optimiser updates) is not measured, so a learner may report more
+than was measured, never materially less.
 ``TOLERANCE`` allows for the few counted operations a learner's per-shape count legitimately leaves
 out (a loss reduction, a normalisation).
 """
@@ -25,6 +26,7 @@ from typing import Any
 from torch.utils.flop_counter import FlopCounterMode
 
 from nevis_bench.protocol import Learner
+from nevis_bench.records.schema import accounted_flops
 from nevis_bench.run import checkpoint as ckpt
 from nevis_bench.run.context import EventData
 
@@ -77,9 +79,8 @@ def audit_events(evaluator: Any, indices: list[int]) -> list[AuditResult]:
             with tempfile.TemporaryDirectory() as features, FlopCounterMode(display=False) as counter:
                 _, record, _ = replay(event, ckpt.round_trip(state), pathlib.Path(features))
             phase = "train" if record.event_type == "train" else "inference"
-            reported = (record.flops_train + record.flops_search + record.flops_selection
-                        if phase == "train" else record.flops_inference)
-            results.append(AuditResult(event.index, phase, float(reported), float(counter.get_total_flops())))
+            reported = accounted_flops(record.to_dict())
+            results.append(AuditResult(event.index, phase, reported, float(counter.get_total_flops())))
         state, _, _ = replay(event, state)
     return results
 
@@ -99,7 +100,4 @@ def audit_run(run_dir: str, event_index: int) -> tuple[AuditResult, float]:
     _, evaluator = runner.reopen(run_dir, progress=False)
     evaluator.sinks = []
     (result,) = audit_events(evaluator, [event_index])
-    record = records[event_index]
-    recorded = (record["flops_train"] + record["flops_search"] + record["flops_selection"]
-                if record["event_type"] == "train" else record["flops_inference"])
-    return result, float(recorded)
+    return result, accounted_flops(records[event_index])

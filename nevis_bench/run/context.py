@@ -54,7 +54,7 @@ class UnlabelledSplit:
         return len(self.__split)
 
     def take(self, indices: np.ndarray) -> tuple[np.ndarray, None]:
-        return np.asarray(self.__split.images[np.asarray(indices)]), None
+        return self.__split.take(indices)[0], None
 
 
 class EventData:

@@ -11,7 +11,9 @@ then TensorBoard or any other observer). The learner sees the event's data throu
 * Inside a train event the learner may call ``ctx.checkpoint(state)``; the checkpoint then also holds
   that within-event state, and a resumed run hands it back as ``ctx.resume_state``.
 * Resume: records beyond the checkpoint (an event that finished but was not checkpointed) are
-  dropped and redone, so a resumed run's records equal an uninterrupted run's (wall times aside).
+  moved to ``events.superseded.jsonl`` and redone, so a resumed run's records equal an uninterrupted
+  run's (wall times aside) and no record is deleted. Records without a checkpoint that covers them
+  stop the resume (``--restart`` moves them aside).
 * SIGTERM/SIGINT set a stop flag: the learner checkpoints at its next step, or the evaluator after
   the current event, then the run ends with status ``interrupted``. A second SIGINT stops at once.
 * A failure (a diverging loss, a bad dataset) is written to ``summary.json`` as ``failed`` with its
@@ -196,9 +198,10 @@ class Evaluator:
             if restart:
                 self.run_dir.move_aside()
             self.data.check_available()
-            completed, state, totals, within_event = self._restore(len(self.run_dir.read_events()))
-            self.run_dir.truncate_events(completed)
-            self.records = self.run_dir.read_events()  # kept in memory: the summary is rebuilt after every event
+            recorded = self.run_dir.read_events()
+            completed, state, totals, within_event = self._restore(len(recorded))
+            self.run_dir.truncate_events(recorded, completed)
+            self.records = recorded[:completed]  # kept in memory: the summary is rebuilt after every event
             self.run_dir.write_summary(self.summary(RUNNING))
             try:
                 with self._signals():

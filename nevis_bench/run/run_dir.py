@@ -209,10 +209,10 @@ class RunDirectory:
 
         return read_events(self.path, allow_partial_last_line=True) if self.events_path.exists() else []
 
-    def truncate_events(self, count: int) -> None:
-        """Keep the first ``count`` records (those covered by the checkpoint being resumed); the records
-        after them, which the resumed run redoes, are appended to ``events.superseded.jsonl``."""
-        events = self.read_events()
+    def truncate_events(self, events: list[dict[str, Any]], count: int) -> None:
+        """Keep the first ``count`` of ``events`` (this file's records, as :meth:`read_events` gave them:
+        those covered by the checkpoint being resumed); the records after them, which the resumed run
+        redoes, are appended to ``events.superseded.jsonl``. A torn last line is dropped."""
         if len(events) > count:
             with open(self.path / self.SUPERSEDED_FILE, "a") as handle:
                 handle.write("".join(json.dumps(e, sort_keys=True) + "\n" for e in events[count:]))
