@@ -41,6 +41,9 @@ class TaskInfo:
     num_classes: int
     domain: str  # image type: ocr, texture, object, face, scene, ...
     channels: int  # 1 for grey, 3 for colour, as stored
+    # Tasks naming the same non-empty label space share one set of labels (a class-incremental stream
+    # says so); "" means the task's labels are its own, whatever its kind or class count.
+    label_space: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,9 @@ class ResourceUsage:
     FLOPs use 1 multiply-accumulate = 2 FLOPs. ``flops_train`` covers every optimisation step and any
     forward pass that training needs (validation on dev, frozen-encoder features, teachers, replay);
     ``flops_search`` the hyperparameter trials that were not kept; ``flops_selection`` choosing
-    among models or initialisations; ``flops_inference`` what a predict event computes.
+    among models or initialisations; ``flops_validation`` the forward passes over ``dev`` that pick
+    the kept state or stop training early (of the kept model; a search trial's validation is part of
+    its ``flops_search``); ``flops_inference`` what a predict event computes.
     ``info`` carries learner-specific numbers (steps taken, early stopping, ...) into the records.
     """
 
@@ -82,14 +87,15 @@ class ResourceUsage:
     flops_search: float = 0.0
     flops_selection: float = 0.0
     flops_inference: float = 0.0
+    flops_validation: float = 0.0
     peak_parameter_count: int = 0
     peak_parameter_bytes: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def headline_flops(self) -> float:
-        """Training compute as the benchmark counts it: train + search + selection."""
-        return self.flops_train + self.flops_search + self.flops_selection
+        """Training compute as the benchmark counts it: train + search + selection + validation."""
+        return self.flops_train + self.flops_search + self.flops_selection + self.flops_validation
 
 
 @dataclass
@@ -185,3 +191,21 @@ class Learner(Protocol):
     def predict(
         self, event: PredictEvent, state: Any, ctx: Context
     ) -> tuple[Iterable[Predictions], ResourceUsage]: ...
+
+
+def state_bytes(state: Any) -> int:
+    """Bytes of every array a learner state holds (tensors, numpy arrays, bytes), walking dicts,
+    lists and tuples: what the learner stores between events, buffers and model zoos included.
+    Scalars and strings count 0 (they are bookkeeping, not storage)."""
+    if isinstance(state, dict):
+        return sum(state_bytes(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(state_bytes(v) for v in state)
+    if isinstance(state, (bytes, bytearray)):
+        return len(state)
+    if hasattr(state, "element_size") and hasattr(state, "numel"):  # a torch tensor (no torch import here)
+        return int(state.element_size() * state.numel())
+    if isinstance(state, np.ndarray):
+        return int(state.nbytes)
+    return 0
+

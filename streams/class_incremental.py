@@ -72,7 +72,8 @@ def synthetic_class_incremental(
     for t in range(tasks):
         group = tuple(range(t * classes_per_task, (t + 1) * classes_per_task))
         task = TaskInfo(key=f"{base}_classes_{group[0]}_{group[-1]}", name=f"{facts.name} classes {group[0]}-{group[-1]}",
-                        year=2000 + t, kind=SINGLE_LABEL, num_classes=total, domain=facts.domain, channels=facts.channels)
+                        year=2000 + t, kind=SINGLE_LABEL, num_classes=total, domain=facts.domain, channels=facts.channels,
+                        label_space=f"{base}-class-incremental")
         entries.append(StreamEntry(2000 + t, task, ClassGroupSource(source, group, t * classes_per_task)))
     return Stream("synthetic-class-incremental", entries,
                   f"{tasks} tasks of {classes_per_task} classes of synthetic {facts.name}, one shared label space of {total}")

@@ -125,8 +125,10 @@ def summarize(events: Iterable[dict]) -> dict[str, Any]:
         "flops_search": float(sum(e["flops_search"] for e in events)),
         "flops_selection": float(sum(e["flops_selection"] for e in events)),
         "flops_inference": float(sum(e["flops_inference"] for e in events)),
+        "flops_validation": float(sum(e.get("flops_validation", 0.0) for e in events)),
         "cumulative_flops": float(last.get("cumulative_flops", 0.0)),
         "peak_parameter_count": int(max((e["peak_parameter_count"] for e in events), default=0)),
+        "peak_state_bytes": int(max((e.get("state_bytes", 0) for e in events), default=0)),
         "wall_seconds": float(sum(e["wall_seconds"] for e in events)),
         "final_eval": accuracy_matrix(events),
     }

@@ -172,11 +172,11 @@ def read_events(run_dir: os.PathLike | str, allow_partial_last_line: bool = True
                 fail(f"event_index {event['event_index']} does not follow {previous['event_index']}")
             if event["run_id"] != previous["run_id"]:
                 fail(f"run_id {event['run_id']!r} differs from earlier lines ({previous['run_id']!r})")
-        headline += sum(event[name] for name in HEADLINE_PHASES)
+        headline += sum(event.get(name, 0.0) for name in HEADLINE_PHASES)
         if not math.isclose(event["cumulative_flops"], headline, rel_tol=_FLOPS_RTOL, abs_tol=1e-9):
             fail(
                 f"cumulative_flops {event['cumulative_flops']!r} is not the running sum of "
-                f"train + search + selection FLOPs ({headline!r})"
+                f"train + search + selection + validation FLOPs ({headline!r})"
             )
         events.append(event)
     return events

@@ -43,15 +43,18 @@ RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "complete", "interrupted", "
 RUN_STATUSES = (RUNNING, FINISHED, INTERRUPTED, FAILED)
 UNFINISHED = "unfinished"  # what readers call a run without summary.json
 
-HEADLINE_PHASES = ("flops_train", "flops_search", "flops_selection")  # the benchmark's compute axis
+# The benchmark's compute axis. ``flops_validation`` is recorded since schema 1 files were written
+# (they folded it into ``flops_train``), so a record without it reads as 0.
+HEADLINE_PHASES = ("flops_train", "flops_search", "flops_selection", "flops_validation")
 FLOP_FIELDS = HEADLINE_PHASES + ("flops_inference",)
+OPTIONAL_FLOP_FIELDS = ("flops_validation",)
 
 
 def accounted_flops(record: Mapping[str, Any]) -> float:
-    """The FLOPs an event is accounted by: the headline phases (train + search + selection) of a train
+    """The FLOPs an event is accounted by: the headline phases (train + search + selection + validation) of a train
     event, the inference FLOPs of a predict event. ``record`` is an events.jsonl line."""
     if record["event_type"] == TRAIN:
-        return float(sum(record[name] for name in HEADLINE_PHASES))
+        return float(sum(record.get(name, 0.0) for name in HEADLINE_PHASES))
     return float(record["flops_inference"])
 
 
@@ -86,10 +89,12 @@ class EventRecord:
     flops_search: float = 0.0
     flops_selection: float = 0.0
     flops_inference: float = 0.0
+    flops_validation: float = 0.0
     cumulative_flops: float = 0.0
     cumulative_flops_inference: float = 0.0
     peak_parameter_count: int = 0
     peak_parameter_bytes: int = 0
+    state_bytes: int = 0  # bytes of every array in the learner's state after the event (measured by the harness)
     learner_info: dict[str, Any] = field(default_factory=dict)
     wall_seconds: float = 0.0
     final_eval: bool = False
@@ -97,7 +102,7 @@ class EventRecord:
 
     @classmethod
     def for_event(cls, run_id: str, event: Event, num_examples: int, usage: ResourceUsage, totals: Any,
-                  wall_seconds: float, metric: float | None = None) -> "EventRecord":
+                  wall_seconds: float, metric: float | None = None, state_bytes: int = 0) -> "EventRecord":
         """The record of a finished event: ``usage`` is what the learner reported, ``totals`` the running
         sums after the event (``cumulative_flops``, ``cumulative_flops_inference``), ``metric`` a
         predict event's accuracy or mAP (NaN where undefined; written as null)."""
@@ -107,9 +112,9 @@ class EventRecord:
             task_kind=task.kind, domain=task.domain, num_examples=num_examples,
             flops_train=usage.flops_train, flops_search=usage.flops_search,
             flops_selection=usage.flops_selection, flops_inference=usage.flops_inference,
-            cumulative_flops=totals.cumulative_flops, cumulative_flops_inference=totals.cumulative_flops_inference,
+            flops_validation=usage.flops_validation, cumulative_flops=totals.cumulative_flops, cumulative_flops_inference=totals.cumulative_flops_inference,
             peak_parameter_count=usage.peak_parameter_count, peak_parameter_bytes=usage.peak_parameter_bytes,
-            learner_info=usage.info, wall_seconds=wall_seconds,
+            learner_info=usage.info, wall_seconds=wall_seconds, state_bytes=int(state_bytes),
         )
         if isinstance(event, PredictEvent):
             common[metric_name(task.kind)] = metric
@@ -133,7 +138,7 @@ EVENT_COLUMNS = ("schema",) + tuple(
 )
 REQUIRED_STRINGS = ("run_id", "task_name", "task_key", "split")
 REQUIRED_INTEGERS = ("event_index", "year", "num_examples", "peak_parameter_count")
-REQUIRED_NUMBERS = FLOP_FIELDS + ("cumulative_flops", "wall_seconds")
+REQUIRED_NUMBERS = tuple(f for f in FLOP_FIELDS if f not in OPTIONAL_FLOP_FIELDS) + ("cumulative_flops", "wall_seconds")
 REQUIRED_FIELDS = REQUIRED_STRINGS + REQUIRED_INTEGERS + REQUIRED_NUMBERS + ("event_type", "task_kind", "error", "final_eval")
 
 
@@ -165,8 +170,10 @@ class RunSummary:
     flops_search: float = 0.0
     flops_selection: float = 0.0
     flops_inference: float = 0.0
+    flops_validation: float = 0.0
     cumulative_flops: float = 0.0
     peak_parameter_count: int = 0
+    peak_state_bytes: int = 0
     wall_seconds: float = 0.0
     final_eval: dict[str, Any] | None = None
     skipped: list[str] = field(default_factory=list)

@@ -34,7 +34,7 @@ _STYLE = {
 # Domains of the NEVIS'22 stream in a fixed order, so a domain keeps its colour across figures.
 KNOWN_DOMAINS = ("object", "scene", "texture", "ocr", "face", "shape", "counting", "quality", "satellite",
                  "xray", "medical")
-PHASE_COLOURS = {"flops_train": "#1f77b4", "flops_search": "#ff7f0e", "flops_selection": "#2ca02c",
+PHASE_COLOURS = {"flops_train": "#1f77b4", "flops_search": "#ff7f0e", "flops_selection": "#2ca02c", "flops_validation": "#9467bd",
                  "flops_inference": "#7f7f7f"}
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from nevis_bench.learner_kit.flops import FlopCounter
-from nevis_bench.protocol import MULTI_LABEL, Event, Learner, PredictEvent, Predictions, ResourceUsage, TrainEvent
+from nevis_bench.protocol import MULTI_LABEL, Event, Learner, PredictEvent, Predictions, ResourceUsage, TrainEvent, state_bytes
 from nevis_bench.records import metrics
 from nevis_bench.records.schema import FAILED, FINISHED, INTERRUPTED, RUNNING, EventRecord, RunSummary
 from nevis_bench.run import checkpoint as ckpt
@@ -297,7 +297,8 @@ def run_event(learner: Learner, event: Event, state: Any, ctx: LearnerContext, d
         _, metric = metrics.task_metric(event.task.kind, scores, targets)
         num_examples, scored = len(targets), (scores, targets)
     totals.add(usage)
-    record = EventRecord.for_event(run_id, event, num_examples, usage, totals, time.perf_counter() - start, metric)
+    record = EventRecord.for_event(run_id, event, num_examples, usage, totals, time.perf_counter() - start, metric,
+                                   state_bytes=state_bytes(state))
     return state, record, scored
 
 
@@ -333,7 +334,7 @@ def _collect_scores(event: PredictEvent, predictions, targets: np.ndarray) -> np
 def _validated_usage(usage: Any, event) -> ResourceUsage:
     if not isinstance(usage, ResourceUsage):
         raise TypeError(f"learner must return a ResourceUsage for event {event.index}, got {type(usage).__name__}")
-    for name in ("flops_train", "flops_search", "flops_selection", "flops_inference"):
+    for name in ("flops_train", "flops_search", "flops_selection", "flops_validation", "flops_inference"):
         value = getattr(usage, name)
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"event {event.index}: {name} = {value} is not a finite non-negative number")
