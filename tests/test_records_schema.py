@@ -24,11 +24,17 @@ def test_a_schema_1_run_directory_from_before_the_typed_schema_reads_unchanged(t
     for key in ("average_error", "weighted_error", "cumulative_flops", "flops_inference", "mean_average_precision"):
         assert run.metrics[key] == pytest.approx(saved[key], rel=1e-12), key
     # fields added after schema 1 read as their defaults; every saved field round-trips unchanged
-    added = {"flops_validation": 0.0, "peak_state_bytes": 0}
+    added = {"flops_validation": 0.0, "peak_state_bytes": 0, "flops_reference": 0.0, "average_single_label_accuracy": None,
+             "weighted_single_label_accuracy": None, "average_multi_label_map": None}
     assert RunSummary.from_dict(saved).to_dict() == {**saved, **added}
     for line in (SCHEMA_1_RUN / "events.jsonl").read_text().splitlines():
         record = json.loads(line)
-        assert EventRecord.from_dict(record).to_dict() == {**record, "flops_validation": 0.0, "state_bytes": 0}
+        assert EventRecord.from_dict(record).to_dict() == {**record, "flops_validation": 0.0, "state_bytes": 0,
+                                                           "flops_reference": None}
+    # the reference-convention FLOPs of records older than the field: train + search of the train events
+    assert run.metrics["flops_reference"] == pytest.approx(
+        sum(e["flops_train"] + e["flops_search"] for e in run.event_list if e["event_type"] == "train"))
+    assert run.metrics["average_single_label_accuracy"] == pytest.approx(run.metrics["average_top1_accuracy"])
 
     assert main(["summary", str(SCHEMA_1_RUN)]) == 0
     assert f"average error:       {saved['average_error']:.4f}" in capsys.readouterr().out

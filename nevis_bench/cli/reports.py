@@ -6,6 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
+# The leaderboard's sort keys (nevis_bench.reports.tables.SORT_KEYS, kept here so --help imports no pandas).
+SORT_KEYS = ("average_error", "weighted_error", "average_single_label_accuracy", "weighted_single_label_accuracy",
+             "average_multi_label_map", "headline_flops", "reference_flops", "inference_flops", "wall_seconds",
+             "average_forgetting", "backward_transfer")
+SORT_HELP = ("leaderboard column to rank by within a stream and split (default average_error, our headline; "
+             "average_single_label_accuracy etc. are the reference's metrics; accuracies best first)")
 SKIP_BAD_RUNS = ("leave out a run whose records are damaged (listed as unreadable in excluded_runs) instead of "
                  "stopping at the first damaged line")
 
@@ -25,7 +31,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     # Run names are paths relative to the runs' common parent, so the output does not depend on the cwd.
     root = os.path.commonpath([str(Path(d).resolve().parent) for d in args.run_dirs])
     return _build(args, args.run_dirs, root, "nevis-bench report", per_run=True,
-                  include_unfinished=args.include_unfinished, skip_bad_runs=args.skip_bad_runs)
+                  include_unfinished=args.include_unfinished, skip_bad_runs=args.skip_bad_runs, sort_by=args.sort_by)
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -38,7 +44,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not run_dirs:
         raise _usage(f"no run directories (config.json + events.jsonl) under {args.runs_dir}")
     status = _build(args, run_dirs, args.runs_dir, "nevis-bench leaderboard", per_run=False,
-                    skip_bad_runs=args.skip_bad_runs)
+                    skip_bad_runs=args.skip_bad_runs, sort_by=args.sort_by)
     if args.readme:
         update_readme_table(Path(args.output) / "leaderboard.md", args.readme)
         print(f"updated the leaderboard table in {args.readme}")
@@ -66,6 +72,7 @@ def add_subcommands(subparsers) -> None:
                         help="also plot running, interrupted and summary-less runs (never failed ones); "
                              "the leaderboard table keeps complete runs only")
     report.add_argument("--skip-bad-runs", action="store_true", help=SKIP_BAD_RUNS)
+    report.add_argument("--sort-by", default="average_error", choices=SORT_KEYS, help=SORT_HELP)
     report.set_defaults(func=cmd_report)
 
     leaderboard = subparsers.add_parser(
@@ -79,4 +86,5 @@ def add_subcommands(subparsers) -> None:
     leaderboard.add_argument("--readme", metavar="README.md",
                              help="also replace the table between <!-- leaderboard --> markers in this file")
     leaderboard.add_argument("--skip-bad-runs", action="store_true", help=SKIP_BAD_RUNS)
+    leaderboard.add_argument("--sort-by", default="average_error", choices=SORT_KEYS, help=SORT_HELP)
     leaderboard.set_defaults(func=cmd_leaderboard)

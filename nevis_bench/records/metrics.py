@@ -1,13 +1,25 @@
 """Metrics of predict events and the stream summary.
 
 * Single-label tasks: top-1 accuracy; error = 1 - accuracy.
-* Multi-label tasks: mean average precision (scikit-learn ``average_precision_score``, macro over the
-  classes that have at least one positive in the split: AP is undefined for a class without
-  positives); error = 1 - mAP.
-* Summary (``summarize``): average error over the in-stream predict events (repeats count again, as
-  in the reference), example-weighted error, mean top-1 accuracy and mean mAP, FLOPs per phase,
-  peak parameters, wall time; with a final evaluation, the accuracy matrix, average forgetting and
-  backward transfer.
+* Multi-label tasks: mean average precision, scikit-learn's ``average_precision_score`` macro-averaged
+  over every class, as the reference computes it: a class without a positive example in the split
+  scores 0 (scikit-learn >= 1.1 sets recall to 1 and precision to 0 there and warns; the warning is
+  silenced here). Earlier versions of this module left such classes out, which raised mAP on small
+  splits. Error = 1 - mAP.
+* Summary (``summarize``), two families of numbers kept apart:
+
+  - **our headline** (error-based, one number over every task): ``average_error`` (mean of 1 - metric
+    over the in-stream predict events; repeats count again, as in the reference) and
+    ``weighted_error`` (the same, weighted by each event's number of examples, multi-label ones
+    included);
+  - **the reference's metrics** (``experiments_jax/metrics/nevis_metrics.py``, never merged across
+    task kinds): ``average_single_label_accuracy`` (mean top-1 accuracy over single-label events),
+    ``weighted_single_label_accuracy`` (correct / examples summed over single-label events) and
+    ``average_multi_label_map`` (mean mAP over multi-label events).
+
+  Also FLOPs per phase (``flops_reference``: the reference's convention, kept training steps plus
+  search trials), peak parameters, wall time; with a final evaluation, the accuracy matrix, average
+  forgetting and backward transfer.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from nevis_bench.protocol import MULTI_LABEL
+from nevis_bench.records.schema import reference_flops
 
 
 def top1_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -27,14 +40,19 @@ def top1_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
+    """Macro average precision over every class; a class with no positive example scores 0 (the reference's
+    rule, scikit-learn >= 1.1). NaN only for an empty split."""
     if len(targets) == 0:
         return float("nan")
-    has_positive = targets.sum(axis=0) > 0
-    if not has_positive.any():
-        return float("nan")
-    from sklearn.metrics import average_precision_score  # imported on first use: listing commands stay light
+    import warnings
 
-    return float(average_precision_score(targets[:, has_positive], scores[:, has_positive], average="macro"))
+    from sklearn.exceptions import UndefinedMetricWarning  # imported on first use: listing commands stay light
+    from sklearn.metrics import average_precision_score
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No positive class found in y_true", category=UserWarning)
+        warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
+        return float(average_precision_score(targets, scores, average="macro"))
 
 
 def task_metric(kind: str, scores: np.ndarray, targets: np.ndarray) -> tuple[str, float]:
@@ -111,6 +129,9 @@ def summarize(events: Iterable[dict]) -> dict[str, Any]:
     weighted = (
         float(np.average([e["error"] for e in defined], weights=weights)) if defined and sum(weights) > 0 else None
     )
+    singles = [e for e in predicts if e.get("top1_accuracy") is not None]
+    multis = [e for e in predicts if e.get("mean_average_precision") is not None]
+    single_examples = sum(e["num_examples"] for e in singles)
     last = events[-1] if events else {}
     return {
         "num_train_events": len(trains),
@@ -121,11 +142,18 @@ def summarize(events: Iterable[dict]) -> dict[str, Any]:
         "mean_average_precision": _mean(
             [e["mean_average_precision"] for e in predicts if e.get("mean_average_precision") is not None]
         ),
+        "average_single_label_accuracy": _mean([e["top1_accuracy"] for e in singles]),
+        "weighted_single_label_accuracy": (
+            float(sum(e["top1_accuracy"] * e["num_examples"] for e in singles) / single_examples)
+            if single_examples > 0 else None
+        ),
+        "average_multi_label_map": _mean([e["mean_average_precision"] for e in multis]),
         "flops_train": float(sum(e["flops_train"] for e in events)),
         "flops_search": float(sum(e["flops_search"] for e in events)),
         "flops_selection": float(sum(e["flops_selection"] for e in events)),
         "flops_inference": float(sum(e["flops_inference"] for e in events)),
         "flops_validation": float(sum(e.get("flops_validation", 0.0) for e in events)),
+        "flops_reference": float(sum(reference_flops(e) for e in events)),
         "cumulative_flops": float(last.get("cumulative_flops", 0.0)),
         "peak_parameter_count": int(max((e["peak_parameter_count"] for e in events), default=0)),
         "peak_state_bytes": int(max((e.get("state_bytes", 0) for e in events), default=0)),

@@ -34,6 +34,7 @@ from nevis_bench.records.schema import (  # noqa: F401 (re-exported for readers 
     FINISHED,
     FLOP_FIELDS,
     HEADLINE_PHASES,
+    REFERENCE_FLOPS,
     REQUIRED_FIELDS,
     RUN_STATUSES,
     SCHEMA_VERSION,
@@ -42,6 +43,7 @@ from nevis_bench.records.schema import (  # noqa: F401 (re-exported for readers 
     UNFINISHED,
     EventRecord,
     metric_name,
+    reference_flops,
 )
 from nevis_bench.records.schema import REQUIRED_INTEGERS as _INT_FIELDS
 from nevis_bench.records.schema import REQUIRED_NUMBERS as _NUMBER_FIELDS
@@ -123,6 +125,9 @@ def validate_event(event: Any, fail) -> None:
     for name in _NUMBER_FIELDS:
         if not _is_number(event[name]) or event[name] < 0:
             fail(f"{name!r} must be a finite non-negative number, got {event[name]!r}")
+    optional = event.get(REFERENCE_FLOPS)
+    if optional is not None and (not _is_number(optional) or optional < 0):
+        fail(f"{REFERENCE_FLOPS!r} must be a finite non-negative number, got {optional!r}")
     if not isinstance(event["final_eval"], bool):
         fail(f"'final_eval' must be true or false, got {event['final_eval']!r}")
     _check_metric(event, fail)
@@ -227,6 +232,8 @@ def events_frame(events: Iterable[dict]) -> pd.DataFrame:
         if column not in frame.columns:
             frame[column] = pd.Series(dtype=object)
     frame["domain"] = frame["domain"].fillna("unknown")
+    if len(frame):  # records older than the field: rebuilt as flops_train + flops_search (train events)
+        frame[REFERENCE_FLOPS] = [reference_flops(row) for row in frame.to_dict("records")]
     extras = sorted(c for c in frame.columns if c not in EVENT_COLUMNS)
     return frame[list(EVENT_COLUMNS) + extras]
 

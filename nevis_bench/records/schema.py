@@ -48,6 +48,10 @@ UNFINISHED = "unfinished"  # what readers call a run without summary.json
 HEADLINE_PHASES = ("flops_train", "flops_search", "flops_selection", "flops_validation")
 FLOP_FIELDS = HEADLINE_PHASES + ("flops_inference",)
 OPTIONAL_FLOP_FIELDS = ("flops_validation",)
+# The reference's convention (``experiments_jax/training/hyperparameter_searcher.py``): every optimisation
+# step of every trial, kept or searched, and nothing else (no validation, no selection, no inference).
+# Recorded per event beside the headline phases, never part of them.
+REFERENCE_FLOPS = "flops_reference"
 
 
 def accounted_flops(record: Mapping[str, Any]) -> float:
@@ -56,6 +60,20 @@ def accounted_flops(record: Mapping[str, Any]) -> float:
     if record["event_type"] == TRAIN:
         return float(sum(record.get(name, 0.0) for name in HEADLINE_PHASES))
     return float(record["flops_inference"])
+
+
+def reference_flops(record: Mapping[str, Any]) -> float:
+    """An event's FLOPs in the reference's convention: kept training steps plus search trials.
+
+    Records written before ``flops_reference`` existed read as ``flops_train + flops_search`` of a
+    train event (what learners report there once validation has its own phase) and 0 for a predict event.
+    """
+    value = record.get(REFERENCE_FLOPS)
+    if value is not None and value == value:  # absent (or NaN in a table of old and new records)
+        return float(value)
+    if record["event_type"] == TRAIN:
+        return float(record.get("flops_train", 0.0)) + float(record.get("flops_search", 0.0))
+    return 0.0
 
 
 def metric_name(kind: str) -> str:
@@ -68,8 +86,10 @@ class EventRecord:
     """One line of ``events.jsonl``.
 
     ``error`` is 1 - the task's metric (null for train events and for an undefined metric);
-    ``cumulative_flops`` is the running sum of the headline phases; ``learner_info`` holds what the
-    learner reported about itself (steps taken, the chosen trial, ...).
+    ``cumulative_flops`` is the running sum of the headline phases; ``flops_reference`` the event's
+    FLOPs in the reference's convention (kept training steps + search trials; not part of the
+    headline); ``learner_info`` holds what the learner reported about itself (steps taken, the chosen
+    trial, ...).
     """
 
     run_id: str
@@ -90,6 +110,7 @@ class EventRecord:
     flops_selection: float = 0.0
     flops_inference: float = 0.0
     flops_validation: float = 0.0
+    flops_reference: float | None = None  # None in records written before it: see reference_flops
     cumulative_flops: float = 0.0
     cumulative_flops_inference: float = 0.0
     peak_parameter_count: int = 0
@@ -117,8 +138,10 @@ class EventRecord:
             learner_info=usage.info, wall_seconds=wall_seconds, state_bytes=int(state_bytes),
         )
         if isinstance(event, PredictEvent):
+            common[REFERENCE_FLOPS] = 0.0
             common[metric_name(task.kind)] = metric
             return cls(event_type=PREDICT, split=event.split, error=1.0 - metric, final_eval=event.final_eval, **common)
+        common[REFERENCE_FLOPS] = float(usage.flops_train + usage.flops_search)
         return cls(event_type=TRAIN, split=event.train_split, **common)
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,11 +189,16 @@ class RunSummary:
     weighted_error: float | None = None
     average_top1_accuracy: float | None = None
     mean_average_precision: float | None = None
+    # the reference's metrics (records/metrics.py says which is which)
+    average_single_label_accuracy: float | None = None
+    weighted_single_label_accuracy: float | None = None
+    average_multi_label_map: float | None = None
     flops_train: float = 0.0
     flops_search: float = 0.0
     flops_selection: float = 0.0
     flops_inference: float = 0.0
     flops_validation: float = 0.0
+    flops_reference: float = 0.0
     cumulative_flops: float = 0.0
     peak_parameter_count: int = 0
     peak_state_bytes: int = 0

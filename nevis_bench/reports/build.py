@@ -173,9 +173,15 @@ def _figures(runs: list[Run], run_rows, per_task, names, per_run: bool) -> list[
 
 _INTRO = [
     "Every number is recomputed from the runs' events.jsonl; summary.json only gives each run's status.",
-    "Average error: mean of 1 - metric (top-1 accuracy, or mAP for multi-label tasks) over the predict events "
-    "right after each training; the final evaluation is not included. Headline FLOPs: train + search + selection, "
-    "cumulative over the stream; inference FLOPs are reported beside them.",
+    "Our headline: average_error is the mean of 1 - metric (top-1 accuracy, or mAP for multi-label tasks) over the "
+    "predict events right after each training (the final evaluation is not included); weighted_error weights each "
+    "event by its number of examples. Headline FLOPs: train + search + selection + validation, cumulative over the "
+    "stream; inference FLOPs are reported beside them.",
+    "The reference's metrics (NEVIS'22, never merged across task kinds): average_single_label_accuracy (mean top-1 "
+    "accuracy over single-label tasks), weighted_single_label_accuracy (correct / examples over single-label tasks), "
+    "average_multi_label_map (mean mAP over multi-label tasks; a label with no positive example scores 0, as "
+    "scikit-learn >= 1.1 scores it). reference_flops: the reference's FLOP convention, kept training steps plus "
+    "search trials (no validation, no selection).",
     "Leaderboard: one row per (learner, config_id, stream, predict_split) over seeds; average_error_ci95 is the "
     "half-width of the 95% t-interval of the mean over seeds (n/a with one seed). pareto: no other row of the same "
     "stream and split has both lower-or-equal error and lower-or-equal headline FLOPs with one strictly lower.",
@@ -183,7 +189,8 @@ _INTRO = [
 
 
 def build(run_dirs: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, root: os.PathLike | str,
-          title: str, per_run: bool, include_unfinished: bool = False, skip_bad_runs: bool = False) -> list[Path]:
+          title: str, per_run: bool, include_unfinished: bool = False, skip_bad_runs: bool = False,
+          sort_by: str = "average_error") -> list[Path]:
     """Read ``run_dirs``, write tables, figures and ``report.html`` under ``out_dir``; return the files.
 
     ``per_run``: figure panels per run (report) or per configuration over seeds (leaderboard).
@@ -191,6 +198,8 @@ def build(run_dirs: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, 
     runs table; the leaderboard table keeps complete runs only. Failed runs are always left out.
     A damaged record stops the build with its ``path:line`` (:class:`RecordError`); with
     ``skip_bad_runs`` that run is left out instead and listed as unreadable in the excluded runs.
+    ``sort_by``: the leaderboard column rows are ranked by within a stream and split
+    (:data:`nevis_bench.reports.tables.SORT_KEYS`).
     """
     def name_of(path: os.PathLike | str) -> str:
         return Path(os.path.relpath(Path(path).resolve(), Path(root).resolve())).as_posix()
@@ -211,7 +220,7 @@ def build(run_dirs: Sequence[os.PathLike | str], out_dir: os.PathLike | str, *, 
 
     run_rows = runs_table(shown, names)
     tables = {
-        "leaderboard": leaderboard_table(run_rows[run_rows["status"] == "complete"]),
+        "leaderboard": leaderboard_table(run_rows[run_rows["status"] == "complete"], sort_by),
         "runs": run_rows,
         "per_task": per_task_table(shown, names),
         "final_eval": final_eval_table(run_rows),

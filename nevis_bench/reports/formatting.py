@@ -38,10 +38,12 @@ COLUMN_FORMATS: dict[str, Callable] = {
     **{name: _FOUR for name in (
         "average_error", "average_error_ci95", "weighted_error", "average_top1_accuracy", "mean_average_precision",
         "error", "independent_error", "relative_error", "metric", "average_forgetting", "backward_transfer",
-        "final_average_error",
+        "final_average_error", "average_single_label_accuracy", "weighted_single_label_accuracy",
+        "average_multi_label_map",
     )},
     **{name: _scientific for name in (
         "headline_flops", "inference_flops", "flops_train", "flops_search", "flops_selection", "flops_inference",
+        "flops_validation", "flops_reference", "reference_flops",
     )},
     "peak_parameters": _integer,
     "wall_seconds": _fixed(1),

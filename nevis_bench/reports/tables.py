@@ -15,7 +15,14 @@ Leaderboard rules:
   transfer over the seeds that have a final evaluation); ``peak_parameters`` is the maximum.
 * ``pareto`` marks rows no other row of the same stream and split dominates, where a row dominates
   another when its error and headline FLOPs are both lower or equal and one is strictly lower.
-* Rows are sorted by stream, split, then average error (ties: headline FLOPs, learner, config_id).
+* Two families of quality numbers sit side by side and are never merged: our error-based headline
+  (``average_error``, ``weighted_error``: 1 - accuracy or 1 - mAP over every task) and the
+  reference's metrics (``average_single_label_accuracy``, ``weighted_single_label_accuracy``,
+  ``average_multi_label_map``; :mod:`nevis_bench.records.metrics`). Compute likewise: our
+  ``headline_flops`` (train + search + selection + validation) and the reference's
+  ``reference_flops`` (kept training steps + search trials).
+* Rows are sorted by stream, split, then ``sort_by`` (default average error; accuracies and mAP
+  sort best first, errors and FLOPs lowest first; ties: headline FLOPs, learner, config_id).
 """
 
 from __future__ import annotations
@@ -31,15 +38,23 @@ from nevis_bench.records.reader import FLOP_FIELDS, Run, in_stream_predictions, 
 GROUP_COLUMNS = ["learner", "config_id", "stream", "predict_split"]
 INDEPENDENT = "independent"  # the learner other runs are compared with for transfer
 
+REFERENCE_METRICS = ["average_single_label_accuracy", "weighted_single_label_accuracy", "average_multi_label_map"]
 RUN_COLUMNS = [
     "run", "run_id", *GROUP_COLUMNS, "seed", "status", "tasks", "average_error", "weighted_error",
-    "average_top1_accuracy", "mean_average_precision", "headline_flops", "inference_flops", "peak_parameters",
+    *REFERENCE_METRICS, "headline_flops", "reference_flops", "inference_flops", "peak_parameters",
     "wall_seconds", "average_forgetting", "backward_transfer", "final_average_error",
 ]
 LEADERBOARD_COLUMNS = [
-    *GROUP_COLUMNS, "seeds", "average_error", "average_error_ci95", "weighted_error", "headline_flops",
-    "inference_flops", "peak_parameters", "wall_seconds", "average_forgetting", "backward_transfer", "pareto",
+    *GROUP_COLUMNS, "seeds", "average_error", "average_error_ci95", "weighted_error", *REFERENCE_METRICS,
+    "headline_flops", "reference_flops", "inference_flops", "peak_parameters", "wall_seconds",
+    "average_forgetting", "backward_transfer", "pareto",
 ]
+# Leaderboard sort keys and their direction (True: higher is better, sorted first).
+SORT_KEYS = {
+    "average_error": False, "weighted_error": False, **{name: True for name in REFERENCE_METRICS},
+    "headline_flops": False, "reference_flops": False, "inference_flops": False, "wall_seconds": False,
+    "average_forgetting": False, "backward_transfer": True,
+}
 PER_TASK_COLUMNS = [
     "run", "learner", "config_id", "stream", "predict_split", "seed", "step", "task_key", "task_name", "year",
     "domain", "task_kind", "num_examples", "error", "independent_error", "relative_error", *FLOP_FIELDS,
@@ -65,9 +80,9 @@ def runs_table(runs: Sequence[Run], names: dict) -> pd.DataFrame:
             "stream": run.stream, "predict_split": run.predict_split, "seed": run.seed, "status": run.status,
             "tasks": m["num_predict_events"],
             "average_error": _number(m["average_error"]), "weighted_error": _number(m["weighted_error"]),
-            "average_top1_accuracy": _number(m["average_top1_accuracy"]),
-            "mean_average_precision": _number(m["mean_average_precision"]),
-            "headline_flops": float(m["cumulative_flops"]), "inference_flops": float(m["flops_inference"]),
+            **{name: _number(m[name]) for name in REFERENCE_METRICS},
+            "headline_flops": float(m["cumulative_flops"]), "reference_flops": float(m["flops_reference"]),
+            "inference_flops": float(m["flops_inference"]),
             "peak_parameters": int(m["peak_parameter_count"]), "wall_seconds": float(m["wall_seconds"]),
             "average_forgetting": _number(final.get("average_forgetting")),
             "backward_transfer": _number(final.get("backward_transfer")),
@@ -102,12 +117,17 @@ def pareto_front(errors: Sequence[float], flops: Sequence[float]) -> list[bool]:
     return front
 
 
-def leaderboard_table(run_rows: pd.DataFrame) -> pd.DataFrame:
-    """Configurations over seeds, from rows of :func:`runs_table` (complete runs only)."""
+def leaderboard_table(run_rows: pd.DataFrame, sort_by: str = "average_error") -> pd.DataFrame:
+    """Configurations over seeds, from rows of :func:`runs_table` (complete runs only), sorted within each
+    stream and split by ``sort_by`` (a key of :data:`SORT_KEYS`)."""
+    if sort_by not in SORT_KEYS:
+        from nevis_bench.errors import InputError
+
+        raise InputError(f"cannot sort the leaderboard by {sort_by!r}; choose one of {', '.join(SORT_KEYS)}")
     if run_rows.empty:
         return pd.DataFrame(columns=LEADERBOARD_COLUMNS)
-    means = ["average_error", "weighted_error", "headline_flops", "inference_flops", "wall_seconds",
-             "average_forgetting", "backward_transfer"]
+    means = ["average_error", "weighted_error", *REFERENCE_METRICS, "headline_flops", "reference_flops",
+             "inference_flops", "wall_seconds", "average_forgetting", "backward_transfer"]
     per_seed = run_rows.groupby(GROUP_COLUMNS + ["seed"], sort=True).agg(
         {**{c: "mean" for c in means}, "peak_parameters": "max"}
     ).reset_index()
@@ -120,8 +140,9 @@ def leaderboard_table(run_rows: pd.DataFrame) -> pd.DataFrame:
     for _, index in table.groupby(["stream", "predict_split"], sort=True).groups.items():
         part = table.loc[index]
         table.loc[index, "pareto"] = pareto_front(part["average_error"], part["headline_flops"])
+    order = ["stream", "predict_split", sort_by] + [c for c in ("average_error", "headline_flops") if c != sort_by]
     table = table.sort_values(
-        ["stream", "predict_split", "average_error", "headline_flops", "learner", "config_id"],
+        order + ["learner", "config_id"], ascending=[True, True, not SORT_KEYS[sort_by]] + [True] * (len(order) - 1),
         na_position="last", kind="mergesort",
     )
     return table[LEADERBOARD_COLUMNS].reset_index(drop=True)
