@@ -38,12 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from nevis_bench.run.context import LearnerContext
+from nevis_bench.learner_kit.tasks import task_kind
 from nevis_bench.data.loader import TrainBatches, eval_batches, step_batches
 from nevis_bench.learners._finetuning import plain_state_dict
 from nevis_bench.learner_kit.models import make_backbone, parameter_bytes, parameter_count
 from nevis_bench.protocol import MULTI_LABEL, SINGLE_LABEL, Predictions, ResourceUsage, TaskInfo
 from nevis_bench.learner_kit.training import (
-    RecipeConfig, TrainingDiverged, make_optimizer, autocast, learning_rate_at, prefetch_depth, scores_from_logits,
+    RecipeConfig, TrainingDiverged, make_optimizer, autocast, learning_rate_at, prefetch_depth,
     step_budget, to_device,
 )
 
@@ -341,7 +342,7 @@ def predict(name: str, config: DistillConfig, event, state: dict, ctx: LearnerCo
         with torch.no_grad():
             for indices, x, _ in eval_batches(split, config.eval_batch_size, config.input_size):
                 logits = net(x.to(ctx.device))[:, : task.num_classes]
-                scores = scores_from_logits(task, logits if task.kind == MULTI_LABEL else logits + mask)
+                scores = task_kind(task).scores(logits if task.kind == MULTI_LABEL else logits + mask)
                 yield Predictions(indices=indices, scores=scores)
 
     return batches(), usage

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from nevis_bench.run.context import LearnerContext
-from nevis_bench.learner_kit.models import Classifier, make_backbone
+from nevis_bench.learner_kit.models import Classifier, make_backbone, parameter_usage
 from nevis_bench.protocol import PredictEvent, ResourceUsage, TaskInfo
-from nevis_bench.learner_kit.training import RecipeConfig, model_usage, predict_batches
+from nevis_bench.learner_kit.training import RecipeConfig, predict_batches
 
 
 def plain_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -34,13 +34,14 @@ def build_classifier(
 
 
 def predict_with(model: Classifier, recipe: RecipeConfig, event: PredictEvent, ctx: LearnerContext,
-                 extra_usage: dict[str, Any] | None = None):
-    """Predictions over the event's split and their inference FLOPs."""
+                 held: tuple = ()):
+    """Predictions over the event's split and their inference FLOPs; ``held``: what the learner
+    holds besides ``model`` (other tasks' stored models), for its parameter count."""
     split = ctx.data.split(event.task.key, event.split)
     flops = ctx.flops.forward_examples(
         model, (3, recipe.input_size, recipe.input_size), len(split), recipe.eval_batch_size
     )
-    usage = ResourceUsage(flops_inference=float(flops), **(extra_usage or model_usage(model)))
+    usage = ResourceUsage(flops_inference=float(flops), **parameter_usage(model, *held))
     return predict_batches(model, event.task, split, recipe, ctx.device), usage
 
 
@@ -50,4 +51,5 @@ def predict_saved(name: str, recipe: RecipeConfig, event: PredictEvent, state: d
     if saved is None:
         raise RuntimeError(f"{name}: task {event.task.key!r} was never trained")
     model = build_classifier(recipe, event.task, ctx, saved["backbone"], saved["head"])
-    return predict_with(model, recipe, event, ctx)
+    others = [m for key, m in state["models"].items() if key != event.task.key]
+    return predict_with(model, recipe, event, ctx, held=tuple(others))

@@ -43,7 +43,7 @@ from nevis_bench.records import metrics
 from nevis_bench.data.cache import SplitData
 from nevis_bench.data.loader import eval_batches
 from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_saved
-from nevis_bench.learner_kit.models import make_backbone, parameter_count
+from nevis_bench.learner_kit.models import make_backbone, parameter_usage
 from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
 from nevis_bench.registry import LEARNERS
 from nevis_bench.learner_kit.training import RecipeConfig, fit
@@ -189,7 +189,9 @@ class DynamicKnnLearner:
             inner = resume.get("fit") if resume.get("trial") == index else None
             trial_ctx = ctx.nested(inner, lambda fit_state, i=index: {"outer": progress, "trial": i, "fit": fit_state})
             result = fit(model, task, trial_ctx, recipe, tag=f"trial{index}")
-            record = {**space[index], **result.info(), "flops": result.flops_train}
+            # a discarded trial's validations are part of its search cost; the kept one's are validation
+            record = {**space[index], **result.info(), "flops": result.flops_train,
+                      "flops_validation": result.flops_validation}
             progress["trials"].append(record)
             best = progress["best"]
             if best is None or result.best_dev_error < progress["trials"][best["index"]]["best_dev_error"]:
@@ -200,11 +202,9 @@ class DynamicKnnLearner:
         kept = progress["best"]["index"]
         trials = progress["trials"]
         flops_train = trials[kept]["flops"]
-        flops_search = sum(t["flops"] for i, t in enumerate(trials) if i != kept)
+        flops_search = sum(t["flops"] + t["flops_validation"] for i, t in enumerate(trials) if i != kept)
         models = {k: v for k, v in state["models"].items() if k != task.key}
         models[task.key] = {"backbone": progress["best"]["backbone"], "head": progress["best"]["head"]}
-        count = len(models) * parameter_count(make_backbone(cfg.backbone))
-        count += sum(t.numel() for m in models.values() for t in m["head"].values())
         info = {
             "chosen": chosen, "chosen_fresh": chosen == FRESH,
             "knn_scores": selection["scores"], "knn_examples": selection["knn_examples"],
@@ -213,8 +213,8 @@ class DynamicKnnLearner:
         }
         usage = ResourceUsage(
             flops_train=float(flops_train), flops_search=float(flops_search),
-            flops_selection=selection["flops"], peak_parameter_count=int(count),
-            peak_parameter_bytes=int(4 * count), info=info,
+            flops_validation=float(trials[kept]["flops_validation"]),
+            flops_selection=selection["flops"], info=info, **parameter_usage(models),
         )
         return {"models": models}, usage
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
 from nevis_bench.learner_kit.training import RecipeConfig, fit
 from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_with
@@ -36,20 +35,15 @@ class FinetunePrevLearner:
         result = fit(model, task, ctx, self.config)
         backbone = plain_state_dict(model.backbone)
         heads = {**state["heads"], task.key: plain_state_dict(model.head)}
-        param_counts = {
-            "peak_parameter_count": sum(p.numel() for p in model.backbone.parameters())
-            + sum(h["weight"].numel() + h["bias"].numel() for h in heads.values()),
-        }
-        param_counts["peak_parameter_bytes"] = 4 * param_counts["peak_parameter_count"]
-        usage = ResourceUsage(flops_train=result.flops_train, info=result.info(), **param_counts)
-        return {"backbone": backbone, "heads": heads}, usage
+        return {"backbone": backbone, "heads": heads}, result.usage(backbone, heads)
 
     def predict(self, event, state, ctx):
         head = state["heads"].get(event.task.key)
         if head is None or state["backbone"] is None:
             raise RuntimeError(f"finetune_prev: task {event.task.key!r} was never trained")
         model = build_classifier(self.config, event.task, ctx, state["backbone"], head)
-        return predict_with(model, self.config, event, ctx)
+        others = [h for key, h in state["heads"].items() if key != event.task.key]
+        return predict_with(model, self.config, event, ctx, held=tuple(others))
 
 
 @LEARNERS.register("finetune_prev", FinetunePrevConfig, test_overrides={"max_steps": 12, "min_steps": 4})

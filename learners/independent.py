@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
-from nevis_bench.learner_kit.training import RecipeConfig, fit, model_usage
+from nevis_bench.learner_kit.training import RecipeConfig, fit
 from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_saved
 
 
@@ -36,8 +35,7 @@ class IndependentLearner:
         models = {**state["models"], event.task.key: {
             "backbone": plain_state_dict(model.backbone), "head": plain_state_dict(model.head),
         }}
-        usage = ResourceUsage(flops_train=result.flops_train, info=result.info(), **model_usage(model))
-        return {"models": models}, usage
+        return {"models": models}, result.usage(models)  # every stored model counts
 
     def predict(self, event, state, ctx):
         return predict_saved("independent", self.config, event, state, ctx)

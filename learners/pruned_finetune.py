@@ -34,9 +34,8 @@ from torch import nn
 from nevis_bench.learner_kit.encoders import NormalisedEncoder, load_encoder
 from nevis_bench.learners._finetuning import plain_state_dict, predict_with
 from nevis_bench.learner_kit.models import Classifier
-from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
-from nevis_bench.learner_kit.training import RecipeConfig, fit, model_usage
+from nevis_bench.learner_kit.training import RecipeConfig, fit
 
 
 @dataclass
@@ -168,14 +167,16 @@ class PrunedFinetuneLearner:
         result = fit(model, event.task, ctx, self.config)
         models = {**state["models"], event.task.key: {
             "backbone": plain_state_dict(model.backbone), "head": plain_state_dict(model.head)}}
-        info = {**result.info(), "prune_ratio": self.config.prune_ratio}
-        return {"models": models}, ResourceUsage(flops_train=result.flops_train, info=info, **model_usage(model))
+        usage = result.usage(models)
+        usage.info["prune_ratio"] = self.config.prune_ratio
+        return {"models": models}, usage
 
     def predict(self, event, state, ctx):
         saved = state["models"].get(event.task.key)
         if saved is None:
             raise RuntimeError(f"pruned_finetune: task {event.task.key!r} was never trained")
-        return predict_with(self._model(event.task, ctx, saved), self.config, event, ctx)
+        others = [m for key, m in state["models"].items() if key != event.task.key]
+        return predict_with(self._model(event.task, ctx, saved), self.config, event, ctx, held=tuple(others))
 
 
 @LEARNERS.register("pruned_finetune", PrunedFinetuneConfig, test_overrides={

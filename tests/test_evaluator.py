@@ -41,7 +41,9 @@ def test_records_follow_the_schema_and_the_protocol(tmp_path, data_dir):
     assert pascal["top1_accuracy"] is None and pascal["error"] == pytest.approx(1 - pascal["mean_average_precision"])
     assert coil["top1_accuracy"] is not None and coil["split"] == "dev_test"
     cumulative = [e["cumulative_flops"] for e in events]
-    assert cumulative == sorted(cumulative) and cumulative[0] == events[0]["flops_train"] > 0
+    assert cumulative == sorted(cumulative)
+    assert cumulative[0] == events[0]["flops_train"] + events[0]["flops_validation"] > events[0]["flops_train"] > 0
+    assert all(e["state_bytes"] > 0 for e in events)  # measured from the learner's state
     assert events[-1]["final_eval"] and not events[1]["final_eval"]
     predictions = np.load(run_dir.path / "predictions" / "event_0003.npz")
     assert predictions["scores"].shape == (coil["num_examples"], 20)

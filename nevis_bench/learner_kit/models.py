@@ -83,3 +83,41 @@ def parameter_count(module: nn.Module) -> int:
 
 def parameter_bytes(module: nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+# Batch-norm statistics and counters are stored state, not parameters (they count in ``state_bytes``).
+_NOT_PARAMETERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _held(item) -> tuple[int, int]:
+    if item is None:
+        return 0, 0
+    if isinstance(item, nn.Module):
+        return parameter_count(item), parameter_bytes(item)
+    if isinstance(item, torch.Tensor):
+        return item.numel(), item.numel() * item.element_size()
+    if isinstance(item, dict):
+        count = size = 0
+        for key, value in item.items():
+            if isinstance(key, str) and key.rsplit(".", 1)[-1] in _NOT_PARAMETERS:
+                continue
+            c, b = _held(value)
+            count, size = count + c, size + b
+        return count, size
+    if isinstance(item, (list, tuple)):
+        pairs = [_held(v) for v in item]
+        return sum(c for c, _ in pairs), sum(b for _, b in pairs)
+    return 0, 0
+
+
+def parameter_usage(*held) -> dict[str, int]:
+    """``peak_parameter_count`` / ``peak_parameter_bytes`` of everything a learner holds after an event.
+
+    The one definition every learner reports by: every parameter of every model it keeps, model zoos
+    included (one model per task, stored trials, teachers it holds, frozen encoders, stored reference
+    features of a kNN). ``held``: modules, state dicts (nested dicts/lists of them) or tensors;
+    batch-norm running statistics are not parameters. Everything stored, buffers included, is
+    measured separately by the harness as ``state_bytes``.
+    """
+    count, size = _held(list(held))
+    return {"peak_parameter_count": int(count), "peak_parameter_bytes": int(size)}

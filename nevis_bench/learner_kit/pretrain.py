@@ -20,7 +20,8 @@ from torch import nn
 from nevis_bench.data.loader import AugmentConfig, TrainBatches
 from nevis_bench.learner_kit.encoders import save_encoder_checkpoint
 from nevis_bench.learner_kit.models import make_backbone
-from nevis_bench.learner_kit.training import loss_function
+from nevis_bench.learner_kit.tasks import task_kind
+from nevis_bench.learner_kit.training import learning_rate_at, make_optimizer, RecipeConfig
 from nevis_bench.registry import STREAMS
 from nevis_bench.stream import StreamData
 
@@ -48,17 +49,16 @@ def pretrain(
         model = make_backbone(backbone)
         heads = nn.ModuleDict({str(i): nn.Linear(model.feature_dim, infos[k].num_classes) for i, k in enumerate(keys)})
     batches = [TrainBatches(data.split(k, "train"), batch_size, augment, seed=seed * 1000 + i) for i, k in enumerate(keys)]
-    losses = [loss_function(infos[k], 0.0) for k in keys]
-    params = list(model.parameters()) + list(heads.parameters())
-    optimizer = torch.optim.SGD(params, lr=learning_rate, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    kinds = [task_kind(infos[k]) for k in keys]
+    optimizer = make_optimizer(nn.ModuleList([model, heads]), RecipeConfig(learning_rate=learning_rate))
     model.train()
     last = math.nan
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = 0.5 * learning_rate * (1 + math.cos(math.pi * step / steps))
+            group["lr"] = learning_rate_at(step, steps, 0, learning_rate)
         t = step % len(keys)
         x, y = batches[t].batch(step // len(keys))
-        loss = losses[t][1](heads[str(t)](model(x)), y)
+        loss = kinds[t].loss(heads[str(t)](model(x)), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

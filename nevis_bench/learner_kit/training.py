@@ -1,4 +1,10 @@
-"""The reference's fine-tuning recipe, shared by every baseline learner.
+"""The reference's fine-tuning recipe and the one training loop of the learner kit.
+
+:func:`fit` is the loop every learner that trains an image model goes through: plain fine-tuning
+(``independent``, ``finetune_prev``, ``dynamic_knn``'s trials, ``pruned_finetune``), and, through
+its ``loss`` / ``step_flops`` / ``optimizer`` / ``dev_error`` arguments, the distillation learners
+(``comformer``, ``muhdi``). Pre-training (:mod:`nevis_bench.learner_kit.pretrain`) reuses its
+optimiser, schedule and task-kind losses.
 
 SGD with Nesterov momentum 0.9 and weight decay 1e-4 (on weights, not on biases and batch-norm
 parameters, as the reference's JAX learners), linear warm-up to the peak learning rate then cosine
@@ -6,10 +12,13 @@ decay to zero, optional label smoothing, validation on ``dev`` every ``eval_ever
 keep the best validated state, and stop early after ``patience`` validations without improvement
 (once ``min_steps`` steps are done).
 (The reference's configs set a grace of 50,000 validations, so its early stopping never fires;
-ours does, which is the behaviour its code describes.)
+ours does, which is the behaviour its code describes; ``patience=0`` turns it off.)
 
 Step budget per task, by rule rather than per dataset: ``epochs`` passes over the training split,
-clipped to ``[min_steps, max_steps]``.
+clipped to ``[min_steps, max_steps]``. The reference's recipe needs three more settings, all off by
+default: ``final_learning_rate`` (its cosine ends at 1e-8, not 0), ``eval_every_steps`` (it
+validates every 1,000 steps rather than every epoch) and ``adaptive_batch_size`` (its Dynamic
+learner's batch of ``min(512, max(16, 2^floor(log2(0.0025 N))))`` for N training examples).
 
 GPU execution (all options of :class:`RecipeConfig`, off by default so CPU results are unchanged):
 ``precision="bf16"`` runs forward and loss under bf16 autocast (weights, optimiser and batch-norm
@@ -21,8 +30,11 @@ cores the harness took 1.27x the time of a bare loop with it and 1.02x without; 
 FLOPs are counted in the model's own shapes on the meta device, so none of these options changes the
 counts.
 
-Compute: every optimisation step costs the counted forward+backward FLOPs of one batch; every
-validation costs the counted forward FLOPs of the dev split. Both are ``train`` FLOPs.
+Compute: every optimisation step costs the counted forward+backward FLOPs of one batch (``train``);
+every validation costs the counted forward FLOPs of the dev split (``validation``, its own phase).
+
+Host syncs: the loop reads one value back from the device per step (the finiteness of the loss);
+loss parts a caller reports are kept on the device and read once at the end.
 """
 
 from __future__ import annotations
@@ -30,17 +42,17 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nevis_bench.data.loader import AugmentConfig, TrainBatches, eval_batches, step_batches
-from nevis_bench.learner_kit.models import parameter_bytes, parameter_count
-from nevis_bench.protocol import MULTI_LABEL, Context, Predictions, TaskInfo
+from nevis_bench.learner_kit.tasks import task_kind
+from nevis_bench.learner_kit.models import parameter_usage
+from nevis_bench.protocol import Context, Predictions, ResourceUsage, TaskInfo
 from nevis_bench.records import metrics
 
 
@@ -76,6 +88,9 @@ class RecipeConfig:
     compile: bool = False  # train through torch.compile (first steps pay the compilation)
     prefetch: int | None = None  # batches built ahead in a background thread; 0: synchronous (same
     # results); None: 2 on CUDA, 0 on CPU (see the module docstring)
+    final_learning_rate: float = 0.0  # where the cosine ends (the reference: 1e-8)
+    eval_every_steps: int = 0  # > 0: validate every this many steps instead of every eval_every_epochs
+    adaptive_batch_size: bool = False  # the reference Dynamic's batch rule (module docstring); else batch_size
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -90,6 +105,10 @@ class RecipeConfig:
             raise ValueError("crop_scale_min must be in (0, 1]")
         if self.min_steps > self.max_steps:
             raise ValueError("min_steps must not exceed max_steps")
+        if not 0 <= self.final_learning_rate <= self.learning_rate:
+            raise ValueError("final_learning_rate must be in [0, learning_rate]")
+        if self.eval_every_steps < 0:
+            raise ValueError("eval_every_steps must be >= 0")
 
     @property
     def augment(self) -> AugmentConfig:
@@ -99,8 +118,15 @@ class RecipeConfig:
         )
 
 
+def batch_size_for(recipe: RecipeConfig, num_train: int) -> int:
+    """The training batch for ``num_train`` examples: ``batch_size``, or the reference's adaptive rule."""
+    if getattr(recipe, "adaptive_batch_size", False):
+        return int(min(512, max(16, 2 ** math.floor(math.log2(max(1e-9, 0.0025 * num_train))))))
+    return recipe.batch_size
+
+
 def step_budget(recipe: RecipeConfig, num_train: int) -> int:
-    steps = math.ceil(recipe.epochs * num_train / min(recipe.batch_size, num_train))
+    steps = math.ceil(recipe.epochs * num_train / min(batch_size_for(recipe, num_train), num_train))
     return int(min(max(steps, recipe.min_steps), recipe.max_steps))
 
 
@@ -145,50 +171,48 @@ def _pin(x: torch.Tensor, device) -> torch.Tensor:
     return x.pin_memory() if torch.device(device).type == "cuda" else x
 
 
-def learning_rate_at(step: int, total: int, warmup: int, peak: float) -> float:
+def learning_rate_at(step: int, total: int, warmup: int, peak: float, final: float = 0.0) -> float:
+    """Linear warm-up over ``warmup`` steps to ``peak``, then cosine from ``peak`` to ``final``."""
     if warmup > 0 and step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return final + 0.5 * (peak - final) * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def loss_function(task: TaskInfo, label_smoothing: float):
-    if task.kind == MULTI_LABEL:
-        return "bce", F.binary_cross_entropy_with_logits, torch.float32
-    return (
-        f"ce{label_smoothing}",
-        lambda logits, y: F.cross_entropy(logits, y, label_smoothing=label_smoothing),
-        torch.int64,
-    )
+def make_optimizer(model: nn.Module, recipe: RecipeConfig,
+                   lr_scales: dict[nn.Module, float] | None = None) -> torch.optim.Optimizer:
+    """Nesterov SGD with weight decay on weights only (not biases or batch-norm parameters).
 
-
-def scores_from_logits(task: TaskInfo, logits: torch.Tensor) -> np.ndarray:
-    logits = logits.float()  # bf16 autocast gives bf16 logits
-    probabilities = torch.sigmoid(logits) if task.kind == MULTI_LABEL else torch.softmax(logits, dim=1)
-    return probabilities.double().cpu().numpy()
-
-
-def make_optimizer(model: nn.Module, recipe: RecipeConfig) -> torch.optim.Optimizer:
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trainable if p.ndim > 1]
-    no_decay = [p for p in trainable if p.ndim <= 1]
+    ``lr_scales``: sub-modules of ``model`` whose learning rate is the schedule's times a factor (a
+    group's ``lr_scale``, which :func:`fit` applies); the rest of ``model`` uses factor 1."""
+    scaled = list((lr_scales or {}).items())
+    taken = {id(p) for module, _ in scaled for p in module.parameters()}
+    rest = [p for p in model.parameters() if id(p) not in taken]
+    groups = []
+    for params, scale in [(list(m.parameters()), f) for m, f in scaled] + [(rest, 1.0)]:
+        trainable = [p for p in params if p.requires_grad]
+        groups += [
+            {"params": [p for p in trainable if p.ndim > 1], "weight_decay": recipe.weight_decay, "lr_scale": scale},
+            {"params": [p for p in trainable if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": scale},
+        ]
     return torch.optim.SGD(
-        [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=recipe.learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov,
+        [g for g in groups if g["params"]], lr=recipe.learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov,
     )
 
 
 @torch.no_grad()
 def evaluate_error(model: nn.Module, task: TaskInfo, split, recipe: RecipeConfig, device) -> float:
+    """1 - the task's metric of ``model`` on ``split`` (scores gathered on the device, one copy back)."""
     model.eval()
+    kind = task_kind(task)
     scores, targets = [], []
     for _, x, y in eval_batches(split, recipe.eval_batch_size, recipe.input_size):
         with autocast(recipe, device):
             logits = model(to_device(_pin(x, device), device, recipe))
-        scores.append(scores_from_logits(task, logits))
+        scores.append(kind.probabilities(logits))
         targets.append(y.numpy())
     model.train()
-    scores = np.concatenate(scores)
+    scores = torch.cat(scores).double().cpu().numpy()
     if not np.all(np.isfinite(scores)):
         raise TrainingDiverged(
             f"the model's outputs on the dev split of task {task.key!r} became NaN or infinite; "
@@ -201,35 +225,68 @@ def evaluate_error(model: nn.Module, task: TaskInfo, split, recipe: RecipeConfig
 @dataclass
 class FitResult:
     steps: int
-    flops_train: float
-    best_dev_error: float
+    flops_train: float  # the optimisation steps
+    flops_validation: float  # the validations on dev
+    best_dev_error: float  # nan when nothing was validated
     validations: int
     early_stopped: bool
+    last: dict[str, float] = field(default_factory=dict)  # the loss parts of the last step
 
     def info(self) -> dict[str, Any]:
         return {
             "steps": self.steps, "best_dev_error": self.best_dev_error,
             "validations": self.validations, "early_stopped": self.early_stopped,
+            **{f"loss_{k}": v for k, v in self.last.items()},
         }
 
+    def usage(self, *held) -> ResourceUsage:
+        """A train event's usage when this fit is its training: train and validation FLOPs, ``info``,
+        and the parameters of everything the learner holds after the event (``held``: modules or
+        state dicts, see :func:`~nevis_bench.learner_kit.models.parameter_usage`)."""
+        return ResourceUsage(flops_train=self.flops_train, flops_validation=self.flops_validation,
+                             info=self.info(), **parameter_usage(*held))
 
-def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, tag: str = "fit") -> FitResult:
-    """Train ``model`` (backbone + head) on ``task`` in place; leaves the best validated weights in it.
 
-    Resumes from ``ctx.resume_state`` when given; calls ``ctx.checkpoint`` when due with everything
-    needed to continue exactly (weights, optimiser, best state, counters).
+StepLoss = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, dict[str, torch.Tensor]]"]
+
+
+def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, tag: str = "fit", *,
+        loss: StepLoss | None = None, step_flops: float | None = None,
+        optimizer: torch.optim.Optimizer | None = None, dev_error: Callable[[], float] | None = None,
+        validate: bool = True, clip_grad_norm: float = 0.0,
+        after_step: Callable[[int], None] | None = None) -> FitResult:
+    """Train ``model`` on ``task``'s train split in place; leaves the best validated weights in it.
+
+    The plain recipe needs only the first four arguments. Learners with their own objective pass:
+
+    * ``loss(x, y) -> (loss, parts)``: the step's loss from a device batch (default: the task kind's
+      loss of ``model(x)``); ``parts`` are detached tensors reported in :attr:`FitResult.last`.
+    * ``step_flops``: the counted FLOPs of one such step (default: ``model``'s forward + backward).
+    * ``optimizer``: e.g. :func:`make_optimizer` with ``lr_scales`` (default: the recipe's).
+    * ``dev_error()``: the error that selects the kept state (default: ``model`` on the dev split);
+      its FLOPs are the forward FLOPs of ``model`` over dev, what the default costs.
+    * ``validate=False``: no validation, no selection, the full budget (``patience`` ignored).
+    * ``clip_grad_norm`` > 0: clip the gradient norm of ``model``; ``after_step(step)`` (counted
+      from 1) runs after each update.
+
+    Resumes from ``ctx.resume_state`` when its ``tag`` matches; calls ``ctx.checkpoint`` when due
+    with everything needed to continue exactly (weights, optimiser, best state, counters).
     """
     device = ctx.device
     forward = prepare_model(model, recipe, device)
     model.train()
+    kind = task_kind(task, recipe.label_smoothing)
     train = ctx.data.split(task.key, "train")
     dev = ctx.data.split(task.key, "dev")
-    batches = TrainBatches(train, recipe.batch_size, recipe.augment, seed=ctx.rng_seed(tag, "batches"))
+    batches = TrainBatches(train, batch_size_for(recipe, len(train)), recipe.augment,
+                           seed=ctx.rng_seed(tag, "batches"))
     total = step_budget(recipe, len(train))
     warmup = min(total - 1, round(recipe.warmup_epochs * batches.steps_per_epoch))
-    eval_period = max(1, round(recipe.eval_every_epochs * batches.steps_per_epoch))
-    loss_key, loss_fn, target_dtype = loss_function(task, recipe.label_smoothing)
-    optimizer = make_optimizer(model, recipe)
+    eval_period = recipe.eval_every_steps or max(1, round(recipe.eval_every_epochs * batches.steps_per_epoch))
+    optimizer = optimizer or make_optimizer(model, recipe)
+    if loss is None:
+        def loss(x, y):
+            return kind.loss(forward(x), y), {}
 
     step, best_error, best_state, bad, validations, early = 0, math.inf, None, 0, 0, False
     resume = ctx.resume_state
@@ -240,14 +297,18 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
         best_state = resume["best_state"]
 
     input_shape = (batches.batch_size, 3, recipe.input_size, recipe.input_size)
-    target_shape = (batches.batch_size, task.num_classes) if task.kind == MULTI_LABEL else (batches.batch_size,)
-    step_flops = ctx.flops.train_step(model, input_shape, target_shape, loss_fn, target_dtype, loss_key)
-    eval_flops = ctx.flops.forward_examples(model, (3, recipe.input_size, recipe.input_size), len(dev), recipe.eval_batch_size)
+    if step_flops is None:
+        step_flops = ctx.flops.train_step(model, input_shape, kind.target_shape(batches.batch_size), kind.loss,
+                                          kind.target_dtype, kind.loss_key)
+    eval_flops = ctx.flops.forward_examples(model, (3, recipe.input_size, recipe.input_size), len(dev),
+                                            recipe.eval_batch_size) if validate else 0
+    dev_error = dev_error or (lambda: evaluate_error(forward, task, dev, recipe, device))
 
     bar = ctx.progress_bar(total, f"train {task.key}", initial=step)
     resumed_at = step if resume is not None else None
     on_cuda = torch.device(device).type == "cuda"
     feed = step_batches(batches, step, total, prefetch_depth(recipe, on_cuda), on_cuda)
+    parts: dict[str, torch.Tensor] = {}
     try:
         while step <= total:
             if step != resumed_at and ctx.checkpoint_due(step):
@@ -255,8 +316,8 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
                     "tag": tag, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                     "best_error": best_error, "best_state": best_state, "bad": bad, "validations": validations,
                 })
-            if step % eval_period == 0 or step == total:
-                error = evaluate_error(forward, task, dev, recipe, device)
+            if validate and (step % eval_period == 0 or step == total):
+                error = dev_error()
                 validations += 1
                 if error < best_error:
                     best_error, best_state, bad = error, copy.deepcopy(model.state_dict()), 0
@@ -267,22 +328,26 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
                         break
             if step == total:
                 break
-            lr = learning_rate_at(step, total, warmup, recipe.learning_rate)
+            lr = learning_rate_at(step, total, warmup, recipe.learning_rate, recipe.final_learning_rate)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             batch_step, x, y = next(feed)
             assert batch_step == step, (batch_step, step)
             with autocast(recipe, device):
-                loss = loss_fn(forward(to_device(x, device, recipe)), y.to(device, non_blocking=True))
-            if not torch.isfinite(loss):
+                value, parts = loss(to_device(x, device, recipe), y.to(device, non_blocking=True))
+            if not torch.isfinite(value):  # the step's one read-back from the device
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at step {step} of task {task.key!r} (learning rate {lr:.3g}); "
+                    f"loss became {value.item()} at step {step} of task {task.key!r} (learning rate {lr:.3g}); "
                     "lower the learning rate, e.g. -o learning_rate=0.01"
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
+            if clip_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
             step += 1
+            if after_step is not None:
+                after_step(step)
             bar.update(1)
     finally:
         feed.close()
@@ -291,23 +356,23 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
         model.load_state_dict(best_state)
     return FitResult(
         steps=step,
-        flops_train=float(step * step_flops + validations * eval_flops),
-        best_dev_error=float(best_error),
+        flops_train=float(step * step_flops),
+        flops_validation=float(validations * eval_flops),
+        best_dev_error=float(best_error) if validations else math.nan,
         validations=validations,
         early_stopped=early,
+        last={k: float(v) for k, v in parts.items()},
     )
 
 
 def predict_batches(model: nn.Module, task: TaskInfo, split, recipe: RecipeConfig, device) -> Iterator[Predictions]:
+    """Predictions of ``model`` over ``split`` with the evaluation preprocessing, batch by batch."""
     model.to(device).eval()
     if getattr(recipe, "channels_last", False):
         model.to(memory_format=torch.channels_last)
+    kind = task_kind(task)
     with torch.no_grad():
         for indices, x, _ in eval_batches(split, recipe.eval_batch_size, recipe.input_size):
             with autocast(recipe, device):
                 logits = model(to_device(_pin(x, device), device, recipe))
-            yield Predictions(indices=indices, scores=scores_from_logits(task, logits))
-
-
-def model_usage(model: nn.Module) -> dict[str, int]:
-    return {"peak_parameter_count": parameter_count(model), "peak_parameter_bytes": parameter_bytes(model)}
+            yield Predictions(indices=indices, scores=kind.scores(logits))
