@@ -1,29 +1,34 @@
 """Shared pieces of the distillation learners ``comformer`` and ``muhdi`` (not a learner itself).
 
-* Label spaces. A task either joins a *shared* label space (``synthetic-class-incremental``: every task
-  has the same ``num_classes`` and its training split holds only its own classes; one deployed head
-  over the whole space, bookkeeping of the classes seen so far) or gets a *per-task* space (ordinary
-  streams, e.g. Pascal 2007 multi-label then COIL-20: one deployed head per task key). ``label_space``
-  = ``auto`` decides from the data: a single-label task whose training labels cover fewer than its
-  ``num_classes`` classes joins the shared space ``shared:<num_classes>``; anything else is per task.
-  ``shared`` / ``per_task`` force the choice.
+* Label spaces. A task's labels are its own (a *per-task* space ``task:<key>``: one deployed head
+  per task key) unless the stream says that tasks share them: tasks naming the same non-empty
+  ``TaskInfo.label_space`` (``synthetic-class-incremental``) join the *shared* space
+  ``shared:<label_space>``: one deployed head over the whole space, with the classes seen so far
+  kept in the state. ``label_space = "per_task"`` ignores the stream's sharing. Heads are never keyed
+  by (kind, class count): two different 100-class tasks of an ordinary stream get two heads, even if
+  their training splits miss some classes.
 * Networks. One backbone (``make_backbone``) with named linear heads; :func:`stage_features` returns
   the intermediate feature maps used by POD (the pre-ReLU output of each conv block of
   ``small_convnet``; the outputs of the four residual stages of the ResNets) and the pooled features.
 * The teacher is the frozen previous model: the backbone and deployed heads of the state at the start
-  of the train event, in eval mode.
-* :func:`train_loop`: the SGD recipe of :mod:`nevis_bench.learner_kit.training` (Nesterov SGD, weight decay on
-  weights only, warm-up + cosine, augmentation, ``epochs`` clipped to ``[min_steps, max_steps]``)
-  with a learner-supplied loss, within-event checkpoints (``ctx.checkpoint_due`` / ``ctx.checkpoint``)
-  and exact resume from ``ctx.resume_state``. Deviation from ``training.fit``: no validation-based
-  early stopping or best-state selection, because a class-incremental task's dev split holds only
-  its own classes and selecting on it would reward forgetting; the full step budget is used.
-  Batches, prefetching, ``precision`` (bf16 autocast) and ``channels_last`` are those of ``fit``;
-  ``compile`` is not applied (:func:`stage_features` walks the backbone's layers itself).
-* FLOPs (train phase): per step, the counted forward + backward of the student through the backbone
-  and every head the loss uses, plus the counted forward of the teacher (backbone + its heads).
-  The distillation terms (softmax, KL, POD pooling) are elementwise; FlopCounterMode counts only
-  matmuls/convolutions, so they count as 0 like the optimiser update (the reference's convention).
+  of the train event, in eval mode. It is not kept after the event (the next event rebuilds it from
+  the state), so the parameters held after an event are the backbone and the deployed heads.
+* :func:`train_loop` is a thin user of the kit's one training loop
+  (:func:`nevis_bench.learner_kit.training.fit`): the learner's loss on the student's and teacher's
+  features of each device batch, the counted FLOPs of that step, the optimiser with the backbone's
+  learning-rate scale, gradient clipping and an ``after_step`` hook. Validation selects the best
+  state on the task's dev split, with the deployed head as it predicts (:class:`DeployedView`):
+  per-task spaces, the task's metric over its head; shared spaces, the error over the task's own
+  classes (dev holds only those: an error over every seen class would reward the new classes
+  winning over the old ones, i.e. forgetting). Early stopping is the recipe's (``patience``).
+  Batches, prefetching, ``precision`` (bf16 autocast), ``channels_last``, checkpoints, exact resume
+  and the one host sync per step are those of ``fit``; ``compile`` is not applied to the loss
+  (:func:`stage_features` walks the backbone's layers itself).
+* FLOPs: per step, the counted forward + backward of the student through the backbone and every
+  head, plus the counted forward of the teacher (backbone + its heads) (train); each validation, the
+  student's forward over dev (validation). The distillation terms (softmax, KL, POD pooling) are
+  elementwise; FlopCounterMode counts only matmuls/convolutions, so they count as 0 like the
+  optimiser update (the reference's convention).
 """
 
 from __future__ import annotations
@@ -39,22 +44,20 @@ from torch import nn
 
 from nevis_bench.run.context import LearnerContext
 from nevis_bench.learner_kit.tasks import task_kind
-from nevis_bench.data.loader import TrainBatches, eval_batches, step_batches
 from nevis_bench.learners._finetuning import plain_state_dict
-from nevis_bench.learner_kit.models import make_backbone, parameter_bytes, parameter_count
-from nevis_bench.protocol import MULTI_LABEL, SINGLE_LABEL, Predictions, ResourceUsage, TaskInfo
+from nevis_bench.learner_kit.models import make_backbone, parameter_usage
+from nevis_bench.protocol import MULTI_LABEL, ResourceUsage, TaskInfo
 from nevis_bench.learner_kit.training import (
-    RecipeConfig, TrainingDiverged, make_optimizer, autocast, learning_rate_at, prefetch_depth,
-    step_budget, to_device,
+    FitResult, RecipeConfig, batch_size_for, evaluate_error, fit, make_optimizer, predict_batches,
 )
 
-LABEL_SPACES = ("auto", "shared", "per_task")
+LABEL_SPACES = ("stream", "per_task")
 MODES = ("ta", "ti")
 
 
 @dataclass
 class DistillConfig(RecipeConfig):
-    label_space: str = "auto"  # auto | shared | per_task (see the module docstring)
+    label_space: str = "stream"  # stream: TaskInfo.label_space decides; per_task: one head per task key
     mode: str = "ta"  # ta: scores over every class seen in the space; ti: restricted to the task's classes
 
     def __post_init__(self):
@@ -74,8 +77,8 @@ def kd_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, multi_labe
 
     Exactly 0 when the logits are equal.
     """
-    s = student_logits / temperature
-    t = teacher_logits / temperature
+    s = student_logits.float() / temperature
+    t = teacher_logits.float() / temperature
     if multi_label:
         log_s = torch.stack([F.logsigmoid(s), F.logsigmoid(-s)], dim=-1)
         log_t = torch.stack([F.logsigmoid(t), F.logsigmoid(-t)], dim=-1)
@@ -92,7 +95,7 @@ def local_pod(student_maps: list[torch.Tensor], teacher_maps: list[torch.Tensor]
     averaged over the batch, then over the layers. Exactly 0 for equal maps."""
     losses = []
     for a, b in zip(student_maps, teacher_maps):
-        a, b = a.pow(2), b.pow(2)
+        a, b = a.float().pow(2), b.float().pow(2)
         n, _, h, w = a.shape
         pieces_a, pieces_b = [], []
         for s in scales:
@@ -149,6 +152,20 @@ class MultiHeadNet(nn.Module):
         return torch.cat([h(pooled) for h in self.heads], dim=1)
 
 
+class DeployedView(nn.Module):
+    """The task's logits as the learner predicts them: ``head``'s first ``num_classes`` outputs on the
+    backbone, with ``mask`` (0 / -inf per class, or None) added. Shares ``net``'s parameters."""
+
+    def __init__(self, net: MultiHeadNet, head: str, num_classes: int, mask: torch.Tensor | None):
+        super().__init__()
+        self.net, self.name, self.num_classes = net, head, num_classes
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.net.head(self.name)(self.net.backbone(x))[:, : self.num_classes]
+        return logits if self.mask is None else logits + self.mask
+
+
 def make_net(recipe: RecipeConfig, ctx: LearnerContext, backbone_state: dict | None,
              heads: dict[str, tuple[int, dict | None]]) -> MultiHeadNet:
     """``heads``: name -> (outputs, saved state or None for a fresh head seeded by its name)."""
@@ -172,17 +189,18 @@ def initial_state() -> dict:
     return {"backbone": None, "heads": {}, "spaces": {}, "task_space": {}}
 
 
+def space_of(config: DistillConfig, task: TaskInfo) -> str:
+    """The label space a task's labels live in: shared only where the stream says so."""
+    if config.label_space == "stream" and task.label_space and task.kind != MULTI_LABEL:
+        return f"shared:{task.label_space}"
+    return f"task:{task.key}"
+
+
 def assign_space(config: DistillConfig, task: TaskInfo, state: dict, ctx: LearnerContext) -> tuple[str, list[int]]:
     """(space key, the task's classes in it) for a train event; the state is not changed."""
-    train = ctx.data.split(task.key, "train")
-    if task.key in state["task_space"]:
-        space = state["task_space"][task.key]
-    else:
-        shared = config.label_space == "shared" and task.kind == SINGLE_LABEL
-        if config.label_space == "auto" and task.kind == SINGLE_LABEL:
-            shared = len(np.unique(np.asarray(train.labels))) < task.num_classes
-        space = f"shared:{task.num_classes}" if shared else f"task:{task.key}"
+    space = state["task_space"].get(task.key) or space_of(config, task)
     if space.startswith("shared:"):
+        train = ctx.data.split(task.key, "train")
         classes = sorted(int(c) for c in np.unique(np.asarray(train.labels)))
     else:
         classes = list(range(task.num_classes))
@@ -205,6 +223,20 @@ def head_outputs(space_entry: dict, other_logit: bool) -> int:
     return space_entry["num_classes"] + (1 if other_logit else 0)
 
 
+def class_mask(num_classes: int, allowed: list[int], device) -> torch.Tensor:
+    """0 on ``allowed`` classes, -inf elsewhere (added to logits)."""
+    mask = torch.full((num_classes,), float("-inf"))
+    mask[torch.tensor(allowed, dtype=torch.int64)] = 0.0
+    return mask.to(device)
+
+
+def deployed_view(net: MultiHeadNet, task: TaskInfo, space: str, allowed: list[int], device) -> DeployedView:
+    """What predicts (and is validated) for ``task``: its space's deployed head, restricted to ``allowed``
+    (single-label tasks of shared spaces only)."""
+    mask = class_mask(task.num_classes, allowed, device) if space.startswith("shared:") else None
+    return DeployedView(net, deployed(space), task.num_classes, mask)
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -218,105 +250,59 @@ class Batch:
     teacher_pooled: torch.Tensor | None
 
 
-LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, float]]]
-
-
-def _scaled_optimizer(student: MultiHeadNet, recipe: RecipeConfig, backbone_lr_scale: float) -> torch.optim.Optimizer:
-    """Nesterov SGD as ``training.make_optimizer`` with the backbone's learning rate multiplied by ``backbone_lr_scale``."""
-    groups = []
-    for module, scale in ((student.backbone, backbone_lr_scale), (student.heads, 1.0)):
-        trainable = [p for p in module.parameters() if p.requires_grad]
-        groups += [{"params": [p for p in trainable if p.ndim > 1], "weight_decay": recipe.weight_decay, "lr_scale": scale},
-                   {"params": [p for p in trainable if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": scale}]
-    return torch.optim.SGD(groups, lr=recipe.learning_rate, momentum=recipe.momentum, nesterov=recipe.nesterov)
+# loss(batch) -> (loss, parts): parts are detached device tensors (read once, at the end of the fit)
+LossFn = Callable[[Batch], "tuple[torch.Tensor, dict[str, torch.Tensor]]"]
 
 
 def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskInfo, ctx: LearnerContext,
-               recipe: RecipeConfig, loss_fn: LossFn, tag: str, backbone_lr_scale: float = 1.0,
-               clip_grad_norm: float = 0.0, after_step: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Train ``student`` in place on the task's train split; returns {"steps", "flops_train", "last"}.
+               recipe: RecipeConfig, loss_fn: LossFn, tag: str, view: nn.Module | None = None,
+               backbone_lr_scale: float = 1.0, clip_grad_norm: float = 0.0,
+               after_step: Callable[[int], None] | None = None, validate: bool = True) -> FitResult:
+    """Train ``student`` in place on the task's train split through :func:`training.fit`.
 
+    ``view``: the module whose dev error selects the kept state (default: no validation);
     ``backbone_lr_scale`` != 1 multiplies the backbone's learning rate (heads keep the recipe's);
-    ``clip_grad_norm`` > 0 clips the gradient norm of the whole model; ``after_step(step)`` (step counted
-    from 1) runs after each optimiser update. The defaults are the plain recipe."""
+    ``clip_grad_norm`` > 0 clips the gradient norm of the whole student; ``after_step(step)`` (step
+    counted from 1) runs after each optimiser update."""
     device = ctx.device
-    student.to(device).train()
-    if recipe.channels_last:
-        student.to(memory_format=torch.channels_last)
     if teacher is not None:
         teacher.to(device).eval()
+        if getattr(recipe, "channels_last", False):
+            teacher.to(memory_format=torch.channels_last)
         for p in teacher.parameters():
             p.requires_grad_(False)
+
+    def loss(x: torch.Tensor, y: torch.Tensor):
+        maps, pooled = stage_features(student.backbone, x)
+        t_maps = t_pooled = None
+        if teacher is not None:
+            with torch.no_grad():
+                t_maps, t_pooled = stage_features(teacher.backbone, x)
+        return loss_fn(Batch(x, y, maps, pooled, t_maps, t_pooled))
+
     train = ctx.data.split(task.key, "train")
-    batches = TrainBatches(train, recipe.batch_size, recipe.augment, seed=ctx.rng_seed(tag, "batches"))
-    total = step_budget(recipe, len(train))
-    warmup = min(total - 1, round(recipe.warmup_epochs * batches.steps_per_epoch))
-    optimizer = make_optimizer(student, recipe) if backbone_lr_scale == 1.0 else _scaled_optimizer(
-        student, recipe, backbone_lr_scale)
-
-    step = 0
-    resume = ctx.resume_state
-    if resume is not None and resume.get("tag") == tag:
-        student.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        step = resume["step"]
-    resumed_at = step if resume is not None else None
-
-    input_shape = (batches.batch_size, 3, recipe.input_size, recipe.input_size)
+    shape = (min(batch_size_for(recipe, len(train)), len(train)), 3, recipe.input_size, recipe.input_size)
     step_flops = ctx.flops.train_step(
-        student, input_shape, (1,), lambda out, _: out.square().mean(), torch.int64, "distill-student")
+        student, shape, (1,), lambda out, _: out.square().mean(), torch.int64, "distill-student")
     if teacher is not None:
-        step_flops += ctx.flops.forward(teacher, input_shape)
-
-    last: dict[str, float] = {}
-    bar = ctx.progress_bar(total, f"train {task.key}", initial=step)
-    on_cuda = torch.device(device).type == "cuda"
-    feed = step_batches(batches, step, total, prefetch_depth(recipe, on_cuda), on_cuda)
-    try:
-        while step < total:
-            if step != resumed_at and ctx.checkpoint_due(step):
-                ctx.checkpoint({"tag": tag, "model": student.state_dict(), "optimizer": optimizer.state_dict(),
-                                "step": step})
-            lr = learning_rate_at(step, total, warmup, recipe.learning_rate)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group.get("lr_scale", 1.0)
-            batch_step, x, y = next(feed)
-            assert batch_step == step, (batch_step, step)
-            x, y = to_device(x, device, recipe), y.to(device, non_blocking=True)
-            with autocast(recipe, device):
-                maps, pooled = stage_features(student.backbone, x)
-                t_maps = t_pooled = None
-                if teacher is not None:
-                    with torch.no_grad():
-                        t_maps, t_pooled = stage_features(teacher.backbone, x)
-                loss, parts = loss_fn(Batch(x, y, maps, pooled, t_maps, t_pooled))
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at step {step} of task {task.key!r}; "
-                    "lower the learning rate, e.g. -o learning_rate=0.01")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(student.parameters(), clip_grad_norm)
-            optimizer.step()
-            last = parts
-            step += 1
-            if after_step is not None:
-                after_step(step)
-            bar.update(1)
-    finally:
-        feed.close()
-        bar.close()
-    return {"steps": step, "flops_train": float(step * step_flops), "last": last}
-
-
-def parameter_usage(*modules: nn.Module | None) -> dict[str, int]:
-    present = [m for m in modules if m is not None]
-    return {"peak_parameter_count": sum(map(parameter_count, present)),
-            "peak_parameter_bytes": sum(map(parameter_bytes, present))}
+        step_flops += ctx.flops.forward(teacher, shape)
+    optimizer = make_optimizer(student, recipe, lr_scales={student.backbone: backbone_lr_scale}
+                               if backbone_lr_scale != 1.0 else None)
+    validate = validate and view is not None
+    dev_error = None
+    if validate:
+        dev = ctx.data.split(task.key, "dev")
+        dev_error = lambda: evaluate_error(view, task, dev, recipe, device)  # noqa: E731
+    return fit(student, task, ctx, recipe, tag, loss=loss, step_flops=step_flops, optimizer=optimizer,
+               dev_error=dev_error, validate=validate, clip_grad_norm=clip_grad_norm, after_step=after_step)
 
 
 # ----------------------------------------------------------------------------- prediction
+
+
+def held(state: dict) -> tuple:
+    """Everything the learner holds between events: the backbone and the deployed heads."""
+    return state["backbone"], state["heads"]
 
 
 def predict(name: str, config: DistillConfig, event, state: dict, ctx: LearnerContext, other_logit: bool):
@@ -329,23 +315,12 @@ def predict(name: str, config: DistillConfig, event, state: dict, ctx: LearnerCo
     head = deployed(space)
     extra = other_logit and space.startswith("shared:")
     net = make_net(config, ctx, state["backbone"], {head: (head_outputs(entry, extra), state["heads"][head])})
-    net.eval()
     allowed = entry["tasks"][task.key] if config.mode == "ti" else entry["seen"]
-    mask = torch.full((task.num_classes,), float("-inf"))
-    mask[torch.tensor(allowed, dtype=torch.int64)] = 0.0
-    mask = mask.to(ctx.device)
+    view = deployed_view(net, task, space, allowed, ctx.device)
     split = ctx.data.split(task.key, event.split)
     flops = ctx.flops.forward_examples(net, (3, config.input_size, config.input_size), len(split), config.eval_batch_size)
-    usage = ResourceUsage(flops_inference=float(flops), **parameter_usage(net))
-
-    def batches():
-        with torch.no_grad():
-            for indices, x, _ in eval_batches(split, config.eval_batch_size, config.input_size):
-                logits = net(x.to(ctx.device))[:, : task.num_classes]
-                scores = task_kind(task).scores(logits if task.kind == MULTI_LABEL else logits + mask)
-                yield Predictions(indices=indices, scores=scores)
-
-    return batches(), usage
+    usage = ResourceUsage(flops_inference=float(flops), **parameter_usage(*held(state)))
+    return predict_batches(view, task, split, config, ctx.device), usage
 
 
 # ----------------------------------------------------------------------------- learner skeleton
@@ -362,10 +337,15 @@ class EventPlan:
     old_spaces: dict  # the spaces before this event (what the teacher knows)
     student: MultiHeadNet
     teacher: MultiHeadNet | None
+    label_smoothing: float = 0.0
 
     @property
     def shared(self) -> bool:
         return self.space.startswith("shared:")
+
+    @property
+    def kind(self):
+        return task_kind(self.task, self.label_smoothing)
 
     def old_classes(self, space: str) -> list[int]:
         """Classes of ``space`` the teacher knows and this task does not teach again."""
@@ -398,6 +378,15 @@ class DistillLearner:
         """(recipe, extra keyword arguments of :func:`train_loop`) of a train event; default: the config as is."""
         return self.config, {}
 
+    def prepare(self, plan: EventPlan) -> None:
+        """Changes to the student before training (e.g. warm starts); default: none."""
+
+    def validation_view(self, plan: EventPlan) -> nn.Module:
+        """What the dev error of a train event measures: the deployed head as it predicts, within the
+        task's space; in a shared space restricted to the task's own classes (module docstring)."""
+        return deployed_view(plan.student, plan.task, plan.space, plan.classes,
+                             next(plan.student.parameters()).device)
+
     def init(self):
         return initial_state()
 
@@ -417,17 +406,18 @@ class DistillLearner:
             teacher = make_net(self.config, ctx, state["backbone"], {
                 deployed(sp): (self._outputs(sp, e), state["heads"][deployed(sp)]) for sp, e in state["spaces"].items()
             })
-        plan = EventPlan(task, space, classes, spaces, state["spaces"], student, teacher)
+        plan = EventPlan(task, space, classes, spaces, state["spaces"], student, teacher, self.config.label_smoothing)
+        self.prepare(plan)
         recipe, options = self.train_options(plan)
-        result = train_loop(student, teacher, task, ctx, recipe, self.make_loss(plan), tag=self.name, **options)
+        result = train_loop(student, teacher, task, ctx, recipe, self.make_loss(plan), tag=self.name,
+                            view=self.validation_view(plan), **options)
         new_state = {
             "backbone": plain_state_dict(student.backbone),
             "heads": {n: plain_state_dict(student.head(n)) for n in student.names if n not in extra},
             "spaces": spaces, "task_space": task_space,
         }
-        info = {"steps": result["steps"], "label_space": space, "teacher": teacher is not None,
-                **{f"loss_{k}": float(v) for k, v in result["last"].items()}}
-        usage = ResourceUsage(flops_train=result["flops_train"], info=info, **parameter_usage(student, teacher))
+        usage = result.usage(*held(new_state))
+        usage.info.update(label_space=space, teacher=teacher is not None)
         return new_state, usage
 
     def predict(self, event, state, ctx):

@@ -49,6 +49,12 @@ class ComformerConfig(DistillConfig):
     clip_grad_norm: float = 0.0  # full-model gradient-norm clipping; 0 = off
     other_weight: float = 0.0  # [deviation] CE towards "other" per sample (stand-in for no-object queries)
     wa_step: int = 1  # weight aligning of the new classes' rows every wa_step updates; 0 = off
+    distillation: str = "ukd"  # ukd: CoMFormer's; plain: the ablation (LwF-style KD, no pseudo-labels)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.distillation not in ("ukd", "plain"):
+            raise ValueError("distillation must be 'ukd' or 'plain'")
 
 
 def unbiased_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, old: list[int], new: list[int],
@@ -70,16 +76,17 @@ def unbiased_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, old:
 
 
 def pseudo_label_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, old: list[int],
-                      threshold: float, alpha: float = 1.0) -> tuple[torch.Tensor, float]:
-    """CE over the old-class logits towards the teacher's confident old-class arg-max; (loss, kept fraction)."""
+                      threshold: float, alpha: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """CE over the old-class logits towards the teacher's confident old-class arg-max, summed over the
+    kept samples and divided by the batch size; (loss, kept fraction as a detached tensor). No host
+    sync: samples are kept by a 0/1 weight, not by boolean indexing."""
     other = teacher_logits.shape[1] - 1
-    p_old = torch.softmax(alpha * teacher_logits[:, old + [other]], dim=1)
+    p_old = torch.softmax(alpha * teacher_logits[:, old + [other]].float(), dim=1)
     score, arg = p_old.max(dim=1)
-    keep = (arg < len(old)) & (score > threshold)
-    if not bool(keep.any()):
-        return student_logits.sum() * 0.0, 0.0
-    ce = F.cross_entropy(student_logits[keep][:, old], arg[keep], reduction="sum") / len(keep)
-    return ce, float(keep.float().mean())
+    keep = ((arg < len(old)) & (score > threshold)).float()
+    target = arg.clamp_max(len(old) - 1)
+    ce = F.cross_entropy(student_logits[:, old].float(), target, reduction="none")
+    return (keep * ce).sum() / len(keep), keep.mean().detach()
 
 
 class ComformerLearner(DistillLearner):
@@ -99,19 +106,23 @@ class ComformerLearner(DistillLearner):
         if cfg.wa_step > 0 and old:
             head = plan.student.head(deployed(plan.space))
             new = [c for c in plan.classes if c not in set(old)]
+            old_rows = torch.tensor(old, dtype=torch.int64, device=head.weight.device)
+            new_rows = torch.tensor(new, dtype=torch.int64, device=head.weight.device)
 
             def align(step: int):
                 if step % cfg.wa_step == 0:
                     with torch.no_grad():
                         norms = head.weight.norm(dim=1)
-                        head.weight[new] *= norms[old].mean() / norms[new].mean().clamp_min(1e-12)
+                        scale = norms[old_rows].mean() / norms[new_rows].mean().clamp_min(1e-12)
+                        head.weight[new_rows] *= scale
             options["after_step"] = align
         return recipe, options
 
     def make_loss(self, plan: EventPlan):
         cfg = self.config
-        task, space = plan.task, plan.space
+        space = plan.space
         entry = plan.spaces[space]
+        kind = plan.kind
         device = next(plan.student.parameters()).device
         mask = None
         if plan.shared:
@@ -121,28 +132,34 @@ class ComformerLearner(DistillLearner):
         old_by_space = {sp: old for sp, old in old_by_space.items() if old}
         new_by_space = {sp: [c for c in plan.spaces[sp]["seen"] if c not in set(old)]
                         for sp, old in old_by_space.items() if sp.startswith("shared:")}
+        plain = cfg.distillation == "plain"
+        pseudo_on = cfg.pseudo_weight > 0 and not plain
 
         def loss_fn(b):
             logits = {n: plan.student.head(n)(b.student_pooled) for n in plan.student.names}
             current = logits[deployed(space)]
             if plan.shared:
-                ce = F.cross_entropy(current + mask, b.y)
+                ce = kind.loss(current + mask, b.y)
                 if cfg.other_weight > 0:
                     target = torch.full_like(b.y, current.shape[1] - 1)
                     ce = ce + cfg.other_weight * F.cross_entropy(current + mask, target)
-            elif task.kind == MULTI_LABEL:
-                ce = F.binary_cross_entropy_with_logits(current, b.y)
             else:
-                ce = F.cross_entropy(current, b.y)
-            total, parts = ce, {"ce": ce.item()}
-            kd_total = ce.new_zeros(())
-            pseudo_total = ce.new_zeros(())
+                ce = kind.loss(current, b.y)
+            total, parts = ce, {"ce": ce.detach()}
+            if not old_by_space:
+                return total, parts
+            kd_total = ce.new_zeros((), dtype=torch.float32)
+            pseudo_total = ce.new_zeros((), dtype=torch.float32)
             for sp, old in old_by_space.items():
                 s = logits[deployed(sp)]
                 t = plan.teacher.head(deployed(sp))(b.teacher_pooled)
                 if sp in new_by_space:
-                    kd_total = kd_total + unbiased_kd(s, t, old, new_by_space[sp], cfg.gamma, cfg.alpha, cfg.reweight)
-                    if cfg.pseudo_weight > 0:
+                    if plain:  # LwF: KD over the old classes' softmax, no bucket, no weights
+                        kd_total = kd_total + kd_kl(s[:, old], cfg.alpha * t[:, old]).mean()
+                    else:
+                        kd_total = kd_total + unbiased_kd(s.float(), t.float(), old, new_by_space[sp],
+                                                          cfg.gamma, cfg.alpha, cfg.reweight)
+                    if pseudo_on:
                         pl, kept = pseudo_label_loss(s, t, old, cfg.pseudo_threshold, cfg.alpha)
                         pseudo_total = pseudo_total + pl
                         parts["pseudo_kept"] = kept
@@ -150,11 +167,16 @@ class ComformerLearner(DistillLearner):
                     kd_total = kd_total + kd_kl(s, t, multi_label=True).mean()
                 else:
                     kl = kd_kl(s, cfg.alpha * t)
-                    w = torch.softmax(cfg.alpha * t, dim=1).max(dim=1).values ** cfg.gamma
-                    kd_total = kd_total + (w * kl).sum() / w.sum().clamp_min(1e-12)
-            if old_by_space:
-                total = total + cfg.kd_weight * kd_total + cfg.pseudo_weight * pseudo_total
-                parts.update(kd=kd_total.item(), pseudo=pseudo_total.item())
+                    if plain or not cfg.reweight:
+                        kd_total = kd_total + kl.mean()
+                    else:
+                        w = torch.softmax(cfg.alpha * t.float(), dim=1).max(dim=1).values ** cfg.gamma
+                        kd_total = kd_total + (w * kl).sum() / w.sum().clamp_min(1e-12)
+            # averaged over the old heads: the weight of distillation does not grow with the task count
+            kd_total = kd_total / len(old_by_space)
+            pseudo_total = pseudo_total / len(old_by_space)
+            total = total + cfg.kd_weight * kd_total + cfg.pseudo_weight * pseudo_total
+            parts.update(kd=kd_total.detach(), pseudo=pseudo_total.detach())
             return total, parts
 
         return loss_fn

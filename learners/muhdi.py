@@ -39,11 +39,13 @@ from nevis_bench.protocol import MULTI_LABEL
 from nevis_bench.registry import LEARNERS
 
 
+SPECIALISTS = ("deployed", "separate", "none")
+
+
 @dataclass
 class MuhdiConfig(DistillConfig):
-    epochs: float = 8.0  # the recipe's 12 would take ~5 min on synthetic-short (teacher forward per step)
     mode: str = "ti"  # ti | ta (see the module docstring)
-    specialist: bool = True  # False: the agnostic head is trained with CE directly (no specialist)
+    specialist: str = "deployed"  # deployed | separate | none (see the module docstring)
     spe_weight: float = 1.0  # KL(specialist || agnostic), LAMBDA_KT_TARGET
     kt_weight: float = 1e-5  # KL(old agnostic || new agnostic) on current inputs (the code's KT_LAMBDA)
     feat_weight: float = 0.01  # local POD, old vs new backbone (code: FEAT_LAMBDA 1e-5)
@@ -51,6 +53,8 @@ class MuhdiConfig(DistillConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.specialist not in SPECIALISTS:
+            raise ValueError(f"specialist must be one of {SPECIALISTS}")
         if min(self.spe_weight, self.kt_weight, self.feat_weight) < 0 or self.temperature <= 0:
             raise ValueError("loss weights must be >= 0 and temperature > 0")
 
@@ -62,13 +66,32 @@ def specialist_name(space: str) -> str:
 class MuhdiLearner(DistillLearner):
     name = "muhdi"
 
+    def _own_rows(self, space: str) -> bool:
+        """Whether the task's classes have rows of the agnostic head no other task uses (per-task
+        spaces, and TI slices of a shared space): there the specialist can be deployed as is."""
+        return not space.startswith("shared:") or self.config.mode == "ti"
+
+    def separate_specialist(self, space: str) -> bool:
+        """A specialist head apart from the agnostic head (distilled into it) in this space."""
+        if self.config.specialist == "none":
+            return False
+        return self.config.specialist == "separate" or not self._own_rows(space)
+
     def extra_heads(self, task, space, classes):
-        if not self.config.specialist:
+        if not self.separate_specialist(space):
             return {}
         if not space.startswith("shared:"):
             return {specialist_name(space): task.num_classes}
         # TI: the task's classes; TA: the whole space (masked to the seen classes in the loss)
         return {specialist_name(space): len(classes) if self.config.mode == "ti" else task.num_classes}
+
+    def prepare(self, plan: EventPlan) -> None:
+        """``deployed`` in TA: the specialist starts from the agnostic head (MuHDi's train.py copies
+        specialist and agnostic heads into each other's slots between steps)."""
+        if self.config.specialist == "deployed" and self.separate_specialist(plan.space):
+            spe, agn = plan.student.head(specialist_name(plan.space)), plan.student.head(deployed(plan.space))
+            if spe.weight.shape == agn.weight.shape:
+                spe.load_state_dict(agn.state_dict())
 
     def uses_teacher(self):
         return self.config.kt_weight > 0 or self.config.feat_weight > 0
@@ -97,7 +120,8 @@ class MuhdiLearner(DistillLearner):
         cfg = self.config
         task, space = plan.task, plan.space
         device = next(plan.student.parameters()).device
-        multi = task.kind == MULTI_LABEL
+        kind = plan.kind
+        multi = kind.multi_label
         temp = cfg.temperature
         # the logits the supervised / specialist terms act on, as an index into the agnostic head
         if plan.shared and cfg.mode == "ti":
@@ -110,42 +134,43 @@ class MuhdiLearner(DistillLearner):
         lookup = torch.full((plan.spaces[space]["num_classes"],), -1, dtype=torch.int64, device=device)
         lookup[index] = torch.arange(len(target_classes), device=device)
         groups = self.teacher_groups(plan)
+        group_index = [(sp, None if cls is None else torch.tensor(cls, dtype=torch.int64, device=device), m)
+                       for sp, cls, m in groups]
         use_pod = plan.teacher is not None and cfg.feat_weight > 0
+        separate = self.separate_specialist(space)
 
         def supervised(logits, y):
-            if multi:
-                return F.binary_cross_entropy_with_logits(logits, y)
-            return F.cross_entropy(logits, lookup[y])
+            return kind.loss(logits, y if multi else lookup[y])
 
         def loss_fn(b):
             agn = plan.student.head(deployed(space))(b.student_pooled)[:, index]
             parts = {}
-            if cfg.specialist:
+            if separate:
                 spe = plan.student.head(specialist_name(space))(b.student_pooled)
                 if plan.shared and cfg.mode == "ta":
                     spe = spe[:, index]
                 ce = supervised(spe, b.y)
                 kd = kd_kl(agn, spe.detach(), multi_label=multi, temperature=temp).mean()
                 total = ce + cfg.spe_weight * kd
-                parts.update(ce=ce.item(), spe_kd=kd.item())
-            else:
+                parts.update(ce=ce.detach(), spe_kd=kd.detach())
+            else:  # the specialist is the task's own rows of the agnostic head (or there is none)
                 total = supervised(agn, b.y)
-                parts.update(ce=total.item())
-            if groups:
-                kt = total.new_zeros(())
-                for sp, cls, multi_old in groups:
+                parts.update(ce=total.detach())
+            if group_index:
+                kt = total.new_zeros((), dtype=torch.float32)
+                for sp, cls, multi_old in group_index:
                     s = plan.student.head(deployed(sp))(b.student_pooled)
                     t = plan.teacher.head(deployed(sp))(b.teacher_pooled)
                     if cls is not None:
                         s, t = s[:, cls], t[:, cls]
                     kt = kt + kd_kl(s, t, multi_label=multi_old, temperature=temp).mean()
-                kt = kt / len(groups)
+                kt = kt / len(group_index)
                 total = total + cfg.kt_weight * kt
-                parts.update(kt=kt.item())
+                parts.update(kt=kt.detach())
             if use_pod:
                 pod = local_pod(b.student_maps, b.teacher_maps)
                 total = total + cfg.feat_weight * pod
-                parts.update(pod=pod.item())
+                parts.update(pod=pod.detach())
             return total, parts
 
         return loss_fn

@@ -15,7 +15,7 @@ def _task(key):
     return TaskInfo(key=key, name=key, year=2000, kind=SINGLE_LABEL, num_classes=6, domain="object", channels=3)
 
 
-def _plan(mode, specialist=True):
+def _plan(mode, specialist="separate"):
     """Task 'c' (classes 4, 5) after tasks 'a' (0, 1) and 'b' (2, 3), student = a copy of the teacher."""
     learner = MuhdiLearner(MuhdiConfig(mode=mode, specialist=specialist))
     torch.manual_seed(0)
@@ -71,7 +71,10 @@ def test_teacher_distils_every_old_task_head_in_ti_and_the_old_class_slice_in_ta
     assert learner.teacher_groups(plan) == [(SPACE, [0, 1, 2, 3], False)]
     assert learner.extra_heads(plan.task, SPACE, [4, 5]) == {specialist_name(SPACE): 6}
     # the baseline switches: no specialist head, no teacher
-    assert MuhdiLearner(MuhdiConfig(specialist=False)).extra_heads(plan.task, SPACE, [4, 5]) == {}
+    assert MuhdiLearner(MuhdiConfig(specialist="none")).extra_heads(plan.task, SPACE, [4, 5]) == {}
+    # deployed (the default): TI slices and per-task heads are the specialist; TA keeps a separate one
+    assert MuhdiLearner(MuhdiConfig()).extra_heads(plan.task, SPACE, [4, 5]) == {}
+    assert MuhdiLearner(MuhdiConfig(mode="ta")).extra_heads(plan.task, SPACE, [4, 5]) == {specialist_name(SPACE): 6}
     assert not MuhdiLearner(MuhdiConfig(kt_weight=0.0, feat_weight=0.0)).uses_teacher()
 
 
@@ -84,7 +87,7 @@ BUDGET = {"max_steps": 40, "min_steps": 40, "input_size": 16, "batch_size": 32, 
 # (specialist off) and no teacher (kt_weight = feat_weight = 0), i.e. plain fine-tuning of the shared
 # backbone with one head per task (the TI rows of the shared head). finetune_prev would not do: it
 # predicts every task with that task's own snapshot, so it cannot forget.
-FINETUNE = {**BUDGET, "specialist": False, "kt_weight": 0.0, "feat_weight": 0.0}
+FINETUNE = {**BUDGET, "specialist": "none", "kt_weight": 0.0, "feat_weight": 0.0}
 
 _RUNS: dict[str, tuple[dict, list[dict]]] = {}
 
