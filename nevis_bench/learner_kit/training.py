@@ -295,6 +295,7 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
         optimizer.load_state_dict(resume["optimizer"])
         step, best_error, bad, validations = resume["step"], resume["best_error"], resume["bad"], resume["validations"]
         best_state = resume["best_state"]
+        resumed_parts = resume.get("parts", {})  # a run resumed right before it stops still reports them
 
     input_shape = (batches.batch_size, 3, recipe.input_size, recipe.input_size)
     if step_flops is None:
@@ -308,13 +309,14 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
     resumed_at = step if resume is not None else None
     on_cuda = torch.device(device).type == "cuda"
     feed = step_batches(batches, step, total, prefetch_depth(recipe, on_cuda), on_cuda)
-    parts: dict[str, torch.Tensor] = {}
+    parts: dict[str, torch.Tensor] = resumed_parts if resume is not None and resume.get("tag") == tag else {}
     try:
         while step <= total:
             if step != resumed_at and ctx.checkpoint_due(step):
                 ctx.checkpoint({
                     "tag": tag, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                     "best_error": best_error, "best_state": best_state, "bad": bad, "validations": validations,
+                    "parts": parts,
                 })
             if validate and (step % eval_period == 0 or step == total):
                 error = dev_error()
