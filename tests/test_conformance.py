@@ -99,3 +99,26 @@ def test_the_audit_measures_encoder_work_even_when_the_features_are_cached(tmp_p
     train, predict = subject.notes["flop_audit"]
     # the warm-up run fills the feature cache; the measured run gets an empty one, so the encoder runs
     assert train.measured > 0.9 * train.reported > 0 and predict.measured > 0.9 * predict.reported > 0
+
+
+def test_the_host_sync_counter_counts_a_learners_syncs_per_optimiser_step_and_nothing_else():
+    import torch
+
+    from nevis_bench.conformance.host_syncs import SyncCounter
+
+    model = torch.nn.Linear(4, 2)
+    with SyncCounter() as counter:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for step in range(4):
+            loss = model(torch.ones(3, 4)).square().mean()
+            for _ in range(step % 3):  # 0, 1, 2, 0 syncs from this code
+                loss.item()
+            with torch.no_grad():
+                float(loss)  # validation-like reads under no_grad are not training syncs
+            loss.backward()
+            optimizer.step()
+        torch.optim.Adam(model.parameters())  # a new optimiser: what follows is setup until its first step
+        loss.item()
+    # the interval before the first step is setup; then the steps made 1, 2 and 0 syncs
+    assert counter.steps == [1, 2, 0]
+    assert torch.Tensor.item.__name__ == "item" and not hasattr(torch.Tensor.item, "__wrapped__")

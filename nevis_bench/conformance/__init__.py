@@ -13,7 +13,9 @@ Checks (``CHECKS``, in order):
 * ``resume_mid_event``: a run stopped at its first within-event checkpoint resumes to the records of
   the uninterrupted run. A learner that never checkpoints inside an event declares
   ``checkpoints_within_event = False``; the check then verifies that it indeed never does;
-* ``resume_after_event``: the same after a stop at the first event boundary.
+* ``resume_after_event``: the same after a stop at the first event boundary;
+* ``host_syncs``: no training step makes more than one host sync (``item``, ``tolist``, ``cpu``,
+  ... from the learner's code; :mod:`nevis_bench.conformance.host_syncs` says what counts).
 
 In a test, one case per (learner, check), like scikit-learn's ``parametrize_with_checks``::
 
@@ -34,6 +36,7 @@ from typing import Any, Callable
 
 import torch
 
+from nevis_bench.conformance.host_syncs import CountingLearner, SyncCounter
 from nevis_bench.protocol import Learner
 from nevis_bench.records.schema import accounted_flops
 from nevis_bench.run import checkpoint as ckpt
@@ -90,8 +93,13 @@ class LearnerUnderTest:
     def reference(self):
         """The run directory of an uninterrupted run (made on first use)."""
         if self._reference is None:
-            run_dir, evaluator = runner.start(self.values("reference"))
-            if evaluator.run() != "complete":
+            counter = SyncCounter()  # the host_syncs check reads what this run counted
+            with counter:
+                run_dir, evaluator = runner.start(self.values("reference"),
+                                                  learner=CountingLearner(self.learner(), counter))
+                status = evaluator.run()
+            self.notes["host_syncs_per_step"] = list(counter.steps)
+            if status != "complete":
                 raise ConformanceError(f"{self.name}: the reference run did not complete")
             self._reference = run_dir
         return self._reference
@@ -178,6 +186,15 @@ def check_resume_after_event(subject: LearnerUnderTest) -> None:
         _fail(f"{subject.name}: records after an event-boundary stop and resume differ from an uninterrupted run")
 
 
+def check_host_syncs(subject: LearnerUnderTest) -> None:
+    subject.reference()
+    steps = subject.notes["host_syncs_per_step"]  # counted during the reference run
+    if steps and max(steps) > 1:
+        worst = max(steps)
+        _fail(f"{subject.name}: a training step made {worst} host syncs (item/tolist/cpu/float/bool of a tensor); "
+              f"at most 1 per step: keep losses and diagnostics on the device and read them once after the loop")
+
+
 CHECKS: dict[str, Callable[[LearnerUnderTest], None]] = {
     "protocol_types": check_protocol_types,
     "plain_state": check_plain_state,
@@ -186,6 +203,7 @@ CHECKS: dict[str, Callable[[LearnerUnderTest], None]] = {
     "deterministic": check_deterministic,
     "resume_mid_event": check_resume_mid_event,
     "resume_after_event": check_resume_after_event,
+    "host_syncs": check_host_syncs,
 }
 
 _SUBJECTS: dict[tuple, LearnerUnderTest] = {}
