@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 from tqdm.auto import tqdm
 
 from nevis_bench.data.cache import CacheError, CachedTask, SplitData, TaskCache, check_once
+from nevis_bench.data.images import CENTER_SQUARE, FRAME_ID, FULL
 from nevis_bench.data.sources import DataMissingError, TaskSource
 from nevis_bench.protocol import Event, PredictEvent, TaskInfo, TrainEvent
 
@@ -36,6 +37,9 @@ class Stream:
     default_stop_year: int | None = None
     # Entries left out because their data is missing (``skip_missing``), as "<year> <task key>".
     skipped: list[str] = field(default_factory=list)
+    # What the task cache keeps of each image (``data/images.py``): "center-square", or "full" to keep
+    # the full frame too for training crops; set by the run (``image_framing``).
+    image_framing: str = CENTER_SQUARE
 
     def entries_before(self, stop_year: int) -> list[StreamEntry]:
         return [e for e in self.entries if e.year < stop_year]
@@ -102,10 +106,20 @@ class StreamData:
         for key in self._sources:
             self.task(key)
 
+    def _framed(self, source: TaskSource) -> bool:
+        """Whether ``source``'s cache entry keeps full frames: framing ``full`` and a source whose images
+        are not all square (one with ``build_full``); square images are their own full frame."""
+        return self.stream.image_framing == FULL and hasattr(source, "build_full")
+
+    def fingerprint(self, source: TaskSource) -> str:
+        """The cache key of ``source`` at this stream's image size and framing."""
+        base = source.fingerprint(self.image_size)
+        return f"{base}:{FRAME_ID}" if self._framed(source) else base
+
     def rebuild_hint(self, key: str, folder=None) -> str:
         """How to rebuild a damaged cache entry of ``key``."""
         _, source = self._sources[key]
-        folder = folder or self.cache.task_dir(key, source.fingerprint(self.image_size))
+        folder = folder or self.cache.task_dir(key, self.fingerprint(source))
         return (
             f"rebuild it with `nevis-bench data prepare --stream {self.stream.name} --data-dir {self.data_dir} "
             f"--image-size {self.image_size}`, or delete {folder} and run again (the task is rebuilt from its source)"
@@ -127,7 +141,7 @@ class StreamData:
     def _get(self, key: str) -> CachedTask | None:
         _, source = self._sources[key]
         try:
-            return self.cache.get(key, source.fingerprint(self.image_size))
+            return self.cache.get(key, self.fingerprint(source))
         except CacheError as error:
             raise CacheError(f"{error}. The entry is damaged; {self.rebuild_hint(key)}") from error
 
@@ -135,14 +149,14 @@ class StreamData:
         """Build ``key``'s cache entry again from its source, replacing the existing one (damaged or not)."""
         _, source = self._sources[key]
         self._tasks.pop(key, None)
-        self.cache.remove(key, source.fingerprint(self.image_size))
+        self.cache.remove(key, self.fingerprint(source))
         return self.task(key)
 
     def problems(self, key: str) -> list[str]:
         """What is wrong with ``key``'s cache entry (all hashes recomputed); empty when intact or not cached."""
         task, source = self._sources[key]
         try:
-            cached = self.cache.get(key, source.fingerprint(self.image_size))
+            cached = self.cache.get(key, self.fingerprint(source))
         except CacheError as error:
             return [str(error)]
         if cached is None:
@@ -160,9 +174,11 @@ class StreamData:
             "channels": task.channels,
             "domain": task.domain,
             "image_size": self.image_size,
+            "image_framing": FULL if self._framed(source) else CENTER_SQUARE,
         }
-        splits = source.build(self.image_size)  # first: building may fetch what the fingerprint describes
-        return self.cache.write(key, source.fingerprint(self.image_size), splits, metadata)
+        # first: building may fetch what the fingerprint describes
+        splits = source.build_full(self.image_size) if self._framed(source) else source.build(self.image_size)
+        return self.cache.write(key, self.fingerprint(source), splits, metadata)
 
     def task(self, key: str) -> CachedTask:
         """The cached task ``key``, built on first use; checked once per process (a :class:`CacheError`

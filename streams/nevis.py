@@ -12,9 +12,12 @@ Registered streams (the reference's variants and ablations in ``dm_nevis/streams
                             quality, medical before 2019; 2019-2021 as FULL)
 ``nevis-large-dataset-only`` LARGE_DATASET_ONLY: 67 entries (no dataset under 10,000 examples before 2019)
 ``remove-first-30``         ablation: FULL without its first 30 entries
-``remove-last-30``          ablation: FULL without the last 30 entries before 2020
+``remove-last-30``          ablation: FULL without the last 30 entries before 2020, the reference's choice
+                            of entries (CUB 200 and Stanford Cars dropped in 2016, SVHN and Chars74K kept)
 ``no-imagenet``             ablation: FULL without ImageNet before 2020 (the 2021 repeat stays)
 ``random-datasets``         ablation: every entry from 2020 on plus a random subset of the earlier ones
+``nevis-dataset``           one catalogue dataset alone, or a source then a target (the reference's
+                            ``IndividualDatasetStream``, used for its pairwise transfer matrix)
 =========================== ===============================================================================
 
 Ablation streams set ``Stream.default_stop_year = 2022`` (the reference's ``AblationStream`` runs to
@@ -34,12 +37,13 @@ Every factory takes these keyword options (``-o stream.KEY=VALUE`` on the comman
 
 ``random-datasets`` also takes ``count`` (int, default 60: the total number of entries, the reference's
 ``num_random_datasets``, the 14 entries from 2020 on included) and ``seed`` (int, default 0, the
-reference's ``random_seed``); ``remove-last-30`` takes ``match_reference`` (bool, default false, see
-:func:`remove_last`).
+reference's ``random_seed``); ``remove-last-30`` takes ``match_reference`` (bool, default true: the
+published ablation; false drops the last 30 entries in stream order, see :func:`remove_last`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -110,12 +114,13 @@ def remove_first(order: Order, k: int = 30) -> list[tuple[int, str]]:
     return kept_early + [e for e in order if e[0] >= META_TRAIN_STOP_YEAR]
 
 
-def remove_last(order: Order, k: int = 30, match_reference: bool = False) -> list[tuple[int, str]]:
+def remove_last(order: Order, k: int = 30, match_reference: bool = True) -> list[tuple[int, str]]:
     """Drop the last ``k`` entries before 2020 (REMOVE_LAST_30_TASKS).
 
     The reference walks the years backwards but, in the year where the count runs out, drops that
     year's *first* entries (for FULL: CUB 200 and Stanford Cars of 2016 instead of SVHN and Chars74K).
-    ``match_reference=True`` reproduces that; the default drops the last 30 entries.
+    The default (``match_reference=True``) reproduces that, as the published ablation ran it;
+    ``match_reference=False`` drops the last ``k`` entries in stream order.
     """
     early = [e for e in order if e[0] < META_TRAIN_STOP_YEAR]
     late = [e for e in order if e[0] >= META_TRAIN_STOP_YEAR]
@@ -157,6 +162,18 @@ def random_subset(order: Order, count: int, seed: int = 0) -> list[tuple[int, st
 
 # ---------------------------------------------------------------------------------------------------
 # Stream construction
+
+
+@dataclass
+class NevisStreamOptions:
+    """The options every real-data stream takes (``streams describe`` lists them; unknown keys are refused)."""
+
+    data_dir: str | None = field(default=None, metadata={"doc": "prepared datasets and TFDS data (default: the run's --data-dir)"})
+    tfds_data_dir: str | None = field(default=None, metadata={"doc": "TFDS folder (default: --tfds-data-dir, $TFDS_DATA_DIR or <data_dir>/tensorflow_datasets)"})
+    download: bool = field(default=False, metadata={"doc": "let TFDS download missing TFDS datasets on first use"})
+    shuffle: str = field(default="none", metadata={"doc": "none | within-year | across-years (every task is kept)"})
+    shuffle_seed: int = field(default=1, metadata={"doc": "seed of the shuffle (the reference's 1)"})
+    skip_missing: bool = field(default=False, metadata={"doc": "run only the entries whose data is present; the rest are recorded"})
 
 
 def nevis_stream(
@@ -231,49 +248,49 @@ def _variant(variant: str, name: str, what: str, **options) -> Stream:
     return nevis_stream(name, order, _describe(order, what), **options)
 
 
-@STREAMS.register("nevis-full")
+@STREAMS.register("nevis-full", NevisStreamOptions)
 @_options_doc
 def nevis_full(**options) -> Stream:
     """The reference FULL stream on real data (106 entries, 1992-2021)."""
     return _variant("full", "nevis-full", "NEVIS'22 FULL", **options)
 
 
-@STREAMS.register("nevis-short")
+@STREAMS.register("nevis-short", NevisStreamOptions)
 @_options_doc
 def nevis_short(**options) -> Stream:
     """The reference SHORT stream on real data (29 entries)."""
     return _variant("short", "nevis-short", "NEVIS'22 SHORT", **options)
 
 
-@STREAMS.register("nevis-tiny")
+@STREAMS.register("nevis-tiny", NevisStreamOptions)
 @_options_doc
 def nevis_tiny(**options) -> Stream:
     """The reference TINY stream on real data (7 entries)."""
     return _variant("tiny", "nevis-tiny", "NEVIS'22 TINY", **options)
 
 
-@STREAMS.register("nevis-debug")
+@STREAMS.register("nevis-debug", NevisStreamOptions)
 @_options_doc
 def nevis_debug(**options) -> Stream:
     """The reference DEBUG stream on real data (Pascal 2007, COIL 20)."""
     return _variant("debug", "nevis-debug", "NEVIS'22 DEBUG", **options)
 
 
-@STREAMS.register("nevis-imagenet-only")
+@STREAMS.register("nevis-imagenet-only", NevisStreamOptions)
 @_options_doc
 def nevis_imagenet_only(**options) -> Stream:
     """The reference IMAGENET_ONLY stream (ImageNet at 2014)."""
     return _variant("imagenet-only", "nevis-imagenet-only", "NEVIS'22 IMAGENET_ONLY", **options)
 
 
-@STREAMS.register("nevis-major-domain-only")
+@STREAMS.register("nevis-major-domain-only", NevisStreamOptions)
 @_options_doc
 def nevis_major_domain_only(**options) -> Stream:
     """The reference MAJOR_DOMAIN_ONLY stream (70 entries)."""
     return _variant("major-domain-only", "nevis-major-domain-only", "NEVIS'22 MAJOR_DOMAIN_ONLY", **options)
 
 
-@STREAMS.register("nevis-large-dataset-only")
+@STREAMS.register("nevis-large-dataset-only", NevisStreamOptions)
 @_options_doc
 def nevis_large_dataset_only(**options) -> Stream:
     """The reference LARGE_DATASET_ONLY stream (67 entries)."""
@@ -284,33 +301,33 @@ def _ablation(name: str, order: Order, what: str, options: dict) -> Stream:
     return nevis_stream(name, order, _describe(order, what), default_stop_year=ABLATION_STOP_YEAR, **options)
 
 
-@STREAMS.register("remove-first-30")
+@STREAMS.register("remove-first-30", NevisStreamOptions)
 @_options_doc
 def remove_first_30(**options) -> Stream:
     """Ablation: FULL without its first 30 entries; runs to 2022."""
     return _ablation("remove-first-30", remove_first(catalog.FULL, 30), "ablation REMOVE_FIRST_30_TASKS", options)
 
 
-@STREAMS.register("remove-last-30")
+@STREAMS.register("remove-last-30", NevisStreamOptions)
 @_options_doc
-def remove_last_30(match_reference=False, **options) -> Stream:
-    """Ablation: FULL without the last 30 entries before 2020; runs to 2022.
+def remove_last_30(match_reference=True, **options) -> Stream:
+    """Ablation: FULL without the last 30 entries before 2020 (the published choice); runs to 2022.
 
-    Extra option: ``match_reference`` (bool, default false) reproduces the reference's choice of entries
-    in the boundary year (see ``remove_last``).
+    Extra option: ``match_reference`` (bool, default true) drops the entries the reference drops in the
+    boundary year (CUB 200, Stanford Cars); false drops the last 30 in stream order (see ``remove_last``).
     """
     order = remove_last(catalog.FULL, 30, as_bool(match_reference, "match_reference"))
     return _ablation("remove-last-30", order, "ablation REMOVE_LAST_30_TASKS", options)
 
 
-@STREAMS.register("no-imagenet")
+@STREAMS.register("no-imagenet", NevisStreamOptions)
 @_options_doc
 def no_imagenet(**options) -> Stream:
     """Ablation: FULL without ImageNet before 2020; runs to 2022."""
     return _ablation("no-imagenet", remove_imagenet(catalog.FULL), "ablation NO_IMAGENET", options)
 
 
-@STREAMS.register("random-datasets")
+@STREAMS.register("random-datasets", NevisStreamOptions)
 @_options_doc
 def random_datasets(count=60, seed=0, **options) -> Stream:
     """Ablation: every entry from 2020 on plus random earlier ones, ``count`` entries in all; runs to 2022.
@@ -321,3 +338,31 @@ def random_datasets(count=60, seed=0, **options) -> Stream:
     order = random_subset(catalog.FULL, as_int(count, "count"), as_int(seed, "seed"))
     return _ablation("random-datasets", order, f"ablation RANDOM_DATASET (count {count}, seed {seed})", options)
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# Single-dataset streams (the reference's IndividualDatasetStream)
+
+PAIR_YEARS = (2018, 2019)  # both before every stop year; the source's task comes first
+
+
+def dataset_order(dataset: str, then: str = "") -> list[tuple[int, str]]:
+    """One dataset, or ``dataset`` then ``then``: the order of a single-dataset stream."""
+    order = [(PAIR_YEARS[0], catalog.catalogue_key(dataset))]
+    if then:
+        order.append((PAIR_YEARS[1], catalog.catalogue_key(then, "then")))
+    return order
+
+
+@STREAMS.register("nevis-dataset", NevisStreamOptions)
+@_options_doc
+def nevis_dataset(dataset: str = "", then: str = "", **options) -> Stream:
+    """One NEVIS'22 dataset alone, or a source then a target (real data; the transfer matrix's stream).
+
+    Extra options: ``dataset`` (a catalogue key, required), ``then`` (a second key: trained after
+    ``dataset``, as the reference's ``IndividualDatasetStream(name, second_name)``).
+    """
+    order = dataset_order(str(dataset), str(then))
+    what = " then ".join(key for _, key in order)
+    return nevis_stream(f"nevis-dataset:{'+'.join(k for _, k in order)}", order,
+                        f"single-dataset stream: {what} (real data)", **options)

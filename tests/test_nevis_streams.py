@@ -209,12 +209,13 @@ def test_remove_first_30():
     assert len(stream.entries_before(2020)) == 62
 
 
-def test_remove_last_30():
+def test_remove_last_30_matches_the_published_ablation_by_default():
     full = full_order()
     early = [x for x in full if x[0] < 2020]
-    stream = make("remove-last-30")
-    assert [(e.year, e.task.key) for e in stream.entries] == early[:62] + full[92:]
-    ref = [(e.year, e.task.key) for e in make("remove-last-30", match_reference=True).entries]
+    in_order = make("remove-last-30", match_reference=False)  # the other order stays an option
+    assert [(e.year, e.task.key) for e in in_order.entries] == early[:62] + full[92:]
+    ref = [(e.year, e.task.key) for e in make("remove-last-30").entries]
+    assert ref == [(e.year, e.task.key) for e in make("remove-last-30", match_reference=True).entries]
     assert len(ref) == 76
     # the reference drops all of 2017-2019 and the first two of 2016 (CUB 200, Stanford Cars)
     assert (2016, "cub_200") not in ref and (2016, "stanford_cars") not in ref
@@ -347,3 +348,33 @@ def test_prepared_availability(tmp_path):
     unknown = PreparedSource("no_such_handler", "coil20", data_dir=str(tmp_path)).availability()
     assert not unknown.available and "no converter for 'no_such_handler'" in unknown.how_to_get
     assert source.fingerprint(32) != PreparedSource("coil20", "coil20", data_dir=str(tmp_path)).fingerprint(64)
+
+
+def test_stream_options_are_listed_and_a_bad_one_is_an_input_error_not_a_type_error(capsys):
+    from nevis_bench.cli import main
+    from nevis_bench.errors import InputError
+    from nevis_bench.stream_options import StreamOptionError, open_stream
+
+    with pytest.raises(StreamOptionError, match="valid options: data_dir, download, shuffle, shuffle_seed, skip_missing"):
+        open_stream("nevis-full", {"shufle": "within-year"})
+    with pytest.raises(InputError, match="must be true or false"):
+        open_stream("nevis-full", {"download": "maybe"})
+    with pytest.raises(InputError, match="did you mean mnist"):
+        open_stream("synthetic-dataset", {"dataset": "mnst"})
+    assert main(["streams", "describe", "remove-last-30"]) == 0
+    out = capsys.readouterr().out
+    for option in ("match_reference", "data_dir", "tfds_data_dir", "download", "shuffle", "shuffle_seed", "skip_missing"):
+        assert f"  {option:<18} default" in out, option
+    assert main(["run", "--stream", "nevis-tiny", "-o", "stream.shufle=none"]) == 2
+    assert "unknown option(s) shufle" in capsys.readouterr().err
+
+
+def test_single_dataset_streams_give_one_dataset_or_a_source_then_a_target():
+    pair = make("nevis-dataset", dataset="mnist", then="coil100")
+    assert [(e.year, e.task.key, e.source.describe()) for e in pair.entries] == [
+        (2018, "mnist", "tfds:mnist"), (2019, "coil100", "tfds:coil100")]
+    from nevis_bench.registry import STREAMS
+
+    alone = STREAMS.get("synthetic-dataset").factory(dataset="caltech101")
+    assert [e.task.key for e in alone.entries] == ["caltech101"]
+    assert alone.entries[0].source.describe().startswith("synthetic:")

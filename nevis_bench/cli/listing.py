@@ -21,13 +21,46 @@ def cmd_streams_list(args: argparse.Namespace) -> int:
 
 
 def cmd_streams_describe(args: argparse.Namespace) -> int:
-    stream = STREAMS.get(args.name).factory()
+    from nevis_bench.stream_options import StreamOptionError, describe_options, is_stream_file, open_stream
+
+    options = {}
+    for item in args.stream_option:
+        from nevis_bench.run.config import ConfigError, parse_value
+
+        if "=" not in item:
+            raise ConfigError(f"stream option {item!r} is not KEY=VALUE (example: -o dataset=mnist)")
+        key, text = (part.strip() for part in item.split("=", 1))
+        options[key] = parse_value(text)
+    if not is_stream_file(args.name):
+        print("\n".join(describe_options(STREAMS.get(args.name))) + "\n")
+    try:
+        stream = open_stream(args.name, options)
+    except StreamOptionError as error:
+        if options:
+            raise
+        print(f"(give the options it needs to list its tasks: {error})")
+        return 0
     print(f"{stream.name}: {stream.description}")
     print(f"{'#':>4}  {'year':>4}  {'task key':<48} {'name':<40} {'kind':<12} {'classes':>7} {'ch':>2}  {'domain':<10} source")
     for i, entry in enumerate(stream.entries, 1):
         t = entry.task
         print(f"{i:>4}  {entry.year:>4}  {t.key:<48} {t.name[:40]:<40} {t.kind:<12} {t.num_classes:>7} {t.channels:>2}  "
               f"{t.domain:<10} {entry.source.describe()}")
+    return 0
+
+
+def cmd_presets_list(args: argparse.Namespace) -> int:
+    from nevis_bench.run.presets import PRESETS
+
+    for preset in PRESETS.values():
+        print(f"{preset.name:<12} {preset.summary}")
+    return 0
+
+
+def cmd_presets_describe(args: argparse.Namespace) -> int:
+    from nevis_bench.run.presets import describe
+
+    print(describe(args.name))
     return 0
 
 
@@ -68,9 +101,18 @@ def add_subcommands(subparsers) -> None:
     streams_parser = subparsers.add_parser("streams", help="list or describe streams")
     streams_sub = streams_parser.add_subparsers(dest="action", required=True)
     streams_sub.add_parser("list", help="stream names and summaries").set_defaults(func=cmd_streams_list)
-    describe = streams_sub.add_parser("describe", help="the tasks of one stream")
+    describe = streams_sub.add_parser("describe", help="the options and tasks of one stream (a name or a stream file)")
     describe.add_argument("name")
+    describe.add_argument("-o", "--stream-option", action="append", default=[], metavar="KEY=VALUE",
+                          help="a stream option (e.g. -o dataset=mnist for synthetic-dataset)")
     describe.set_defaults(func=cmd_streams_describe)
+
+    presets_parser = subparsers.add_parser("presets", help="list or describe presets (run --preset NAME)")
+    presets_sub = presets_parser.add_subparsers(dest="action", required=True)
+    presets_sub.add_parser("list", help="preset names and summaries").set_defaults(func=cmd_presets_list)
+    describe = presets_sub.add_parser("describe", help="every setting of a preset with the reference value it reproduces")
+    describe.add_argument("name")
+    describe.set_defaults(func=cmd_presets_describe)
 
     learners_parser = subparsers.add_parser("learners", help="list or describe learners")
     learners_parser.add_argument("--learner-module", help="also load a learner defined in this file")

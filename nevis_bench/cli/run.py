@@ -13,7 +13,10 @@ EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped cleanly, resumable
 
 def add_subcommands(subparsers) -> None:
     run = subparsers.add_parser("run", help="run a learner on a stream (default: the synthetic stream, offline)")
-    run.add_argument("--stream", help="stream name (default synthetic-short; see `streams list`)")
+    run.add_argument("--stream", help="stream name (default synthetic-short; see `streams list`) or a stream file "
+                                      "path/to/stream.toml (README, 'Your own streams')")
+    run.add_argument("--preset", help="a named bundle of settings filling in what you do not set: cpu (the defaults) or "
+                                      "reference (the NEVIS'22 reference's recipe); `nevis-bench presets describe NAME`")
     run.add_argument("--learner", help="learner name (default independent; see `learners list`)")
     run.add_argument("--learner-module", help="a Python file that registers a learner (see README)")
     run.add_argument("--config", help="a TOML file of run settings with a [learner_config] table")
@@ -30,6 +33,7 @@ def add_subcommands(subparsers) -> None:
     run.add_argument("--stop-year", type=int)
     run.add_argument("--runs-dir", help="where run directories go (default ./runs)")
     run.add_argument("--data-dir", help="task cache and datasets (default $NEVIS_BENCH_DATA_DIR or ~/.cache/nevis-bench)")
+    run.add_argument("--tfds-data-dir", help="TensorFlow Datasets folder (default $TFDS_DATA_DIR or <data-dir>/tensorflow_datasets)")
     run.add_argument("--run-name", help="name of the run directory (default <stream>--<learner>--<config id>--seed<seed>; "
                                         "an existing run of the same configuration is continued)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -57,7 +61,7 @@ def run_values(args: argparse.Namespace) -> dict:
         "stream": args.stream, "learner": args.learner, "learner_module": args.learner_module,
         "seed": args.seed, "device": args.device, "final_eval": args.final_eval, "final": args.final,
         "stop_year": args.stop_year, "runs_dir": args.runs_dir, "data_dir": args.data_dir,
-        "run_name": args.run_name,
+        "run_name": args.run_name, "preset": args.preset, "tfds_data_dir": args.tfds_data_dir,
     }
     values.update({k: v for k, v in flags.items() if v is not None})
     if args.quiet:

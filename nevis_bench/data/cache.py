@@ -7,6 +7,8 @@ Every source (synthetic, TFDS, prepared) is materialised once into
         <split>.images.npy            uint8 (N, S, S, C), memory-mapped when read
         <split>.labels.npy            int64 (N,) or float32 multi-hot (N, K)
         <split>.ids.npy               example ids (fixed-width unicode)
+        <split>.frames.npy            framing "full" only: uint8 (N, S, S, C) whole images, stretched
+        <split>.aspects.npy           framing "full" only: float32 (N,) width / height of each original
         COMPLETE                      written last; a folder without it is ignored
 
 ``train_and_dev`` is stored as the concatenation of ``train`` and ``dev`` (no copy on disk).
@@ -81,13 +83,23 @@ class SplitData:
     images: np.ndarray  # uint8 (N, S, S, C)
     labels: np.ndarray  # int64 (N,) or float32 (N, K)
     ids: np.ndarray | None = None
+    frames: np.ndarray | None = None  # framing "full": whole images (N, S, S, C), stretched to a square
+    aspects: np.ndarray | None = None  # framing "full": width / height of each original image
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def has_frames(self) -> bool:
+        return self.frames is not None and self.aspects is not None
+
     def take(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Copy of the examples at ``indices`` (sorted reads are fastest on a memory map)."""
         return np.asarray(self.images[indices]), np.asarray(self.labels[indices])
+
+    def take_frames(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frames, aspects, labels) of the examples at ``indices``; only where :attr:`has_frames`."""
+        return np.asarray(self.frames[indices]), np.asarray(self.aspects[indices]), np.asarray(self.labels[indices])
 
 
 class ConcatSplitData(SplitData):
@@ -97,6 +109,18 @@ class ConcatSplitData(SplitData):
         self.first, self.second = first, second
         self._n_first = len(first)
         self.ids = None
+        self.frames = self.aspects = None
+
+    @property
+    def has_frames(self) -> bool:
+        return self.first.has_frames and self.second.has_frames
+
+    def take_frames(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        indices = np.asarray(indices)
+        in_first = indices < self._n_first
+        parts = [self.first.take_frames(indices[in_first]), self.second.take_frames(indices[~in_first] - self._n_first)]
+        order = np.argsort(np.concatenate([np.flatnonzero(in_first), np.flatnonzero(~in_first)]), kind="stable")
+        return tuple(np.concatenate([a, b])[order] for a, b in zip(*parts))  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return self._n_first + len(self.second)
@@ -139,6 +163,9 @@ class CachedTask:
             labels = np.load(self.path / f"{name}.labels.npy")
             ids_file = self.path / f"{name}.ids.npy"
             ids = np.load(ids_file) if ids_file.exists() else None
+            frames_file, aspects_file = self.path / f"{name}.frames.npy", self.path / f"{name}.aspects.npy"
+            frames = np.load(frames_file, mmap_mode="r") if frames_file.exists() else None
+            aspects = np.load(aspects_file) if aspects_file.exists() else None
         except (OSError, ValueError) as error:
             raise CacheError(
                 f"cannot read split {name!r} of {self.path}: {error}. Delete that folder and rerun; "
@@ -150,7 +177,7 @@ class CachedTask:
                 f"split {name!r} of {self.path} holds {images.shape[0]} images and {labels.shape[0]} "
                 f"labels but its manifest says {expected}. Delete that folder and rerun"
             )
-        return SplitData(images, labels, ids)
+        return SplitData(images, labels, ids, frames, aspects)
 
     def verify(self) -> list[str]:
         """Recompute content hashes; returns the list of mismatches (empty when intact)."""
@@ -185,6 +212,8 @@ class CachedTask:
                 labels = np.load(self.path / f"{name}.labels.npy", mmap_mode="r")
                 ids_file = self.path / f"{name}.ids.npy"
                 ids = np.load(ids_file, mmap_mode="r") if ids_file.exists() else None
+                extras = {what: np.load(self.path / f"{name}.{what}.npy", mmap_mode="r")
+                          for what in ("frames", "aspects") if f"{what}_sha256" in entry}
             except (OSError, ValueError) as error:
                 problems.append(f"{where}: cannot be read ({error})")
                 continue
@@ -203,7 +232,7 @@ class CachedTask:
             problems += _label_problems(where, labels, num_classes, kind)
             if not hashes:
                 continue
-            for what, array in (("images", images), ("labels", labels), ("ids", ids)):
+            for what, array in (("images", images), ("labels", labels), ("ids", ids), *extras.items()):
                 expected = entry.get(f"{what}_sha256")
                 if expected is None or array is None:
                     if what != "ids":
@@ -299,10 +328,10 @@ class TaskCache:
         self,
         task_key: str,
         fingerprint: str,
-        splits: dict[str, tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]],
+        splits: dict[str, tuple[np.ndarray, ...]],
         metadata: dict,
     ) -> CachedTask:
-        """Store ``splits`` (name -> (images, labels[, ids])) for ``task_key`` atomically."""
+        """Store ``splits`` (name -> (images, labels[, ids[, frames, aspects]])) for ``task_key`` atomically."""
         missing = [name for name in STORED_SPLITS if name not in splits]
         if missing:
             raise CacheError(f"task {task_key!r}: source produced no {missing} split(s)")
@@ -316,6 +345,8 @@ class TaskCache:
                 images, labels = arrays[0], arrays[1]
                 ids = arrays[2] if len(arrays) > 2 else np.array([f"{name}/{i}" for i in range(len(labels))])
                 entries[name] = self._write_split(staging, name, images, labels, ids)
+                if len(arrays) > 3:  # framing "full": whole frames and their aspect ratios
+                    entries[name].update(self._write_frames(staging, name, arrays[3], arrays[4], len(labels)))
             shapes = {tuple(e["image_shape"]) for e in entries.values()}
             if len(shapes) != 1:
                 raise CacheError(f"task {task_key!r}: splits have different image shapes {sorted(shapes)}")
@@ -347,6 +378,19 @@ class TaskCache:
         ):  # hashed while writing: no need to hash again in this process
             _CHECKED[str(cached.path)] = _signature(cached.path)
         return cached
+
+    @staticmethod
+    def _write_frames(folder: pathlib.Path, name: str, frames, aspects, count: int) -> dict:
+        frames = np.asarray(frames)
+        aspects = np.asarray(aspects, dtype=np.float32)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or len(frames) != count or aspects.shape != (count,):
+            raise CacheError(f"split {name!r}: frames must be uint8 (N, S, S, C) with N aspect ratios for {count} "
+                             f"examples, got {frames.dtype} {frames.shape} and {aspects.shape}")
+        if not np.all(np.isfinite(aspects)) or np.any(aspects <= 0):
+            raise CacheError(f"split {name!r}: aspect ratios must be finite and positive")
+        np.save(folder / f"{name}.frames.npy", frames)
+        np.save(folder / f"{name}.aspects.npy", aspects)
+        return {"frames_sha256": _array_sha256(frames), "aspects_sha256": _array_sha256(aspects)}
 
     @staticmethod
     def _write_split(folder: pathlib.Path, name: str, images, labels, ids) -> dict:

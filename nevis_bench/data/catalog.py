@@ -260,3 +260,18 @@ VARIANTS: dict[str, tuple[tuple[int, str], ...]] = {
 
 DEFAULT_STOP_YEAR = 2020  # development protocol: years >= 2020 are held out, predict on dev_test
 FINAL_STOP_YEAR = 2022  # final protocol: every year, predict on test
+
+
+def catalogue_key(name: str, option: str = "dataset") -> str:
+    """``name`` as a key of :data:`DATASETS`; a ValueError naming close matches otherwise (``option``: what
+    the user set, for the message)."""
+    import difflib
+
+    if name in DATASETS:
+        return name
+    if not name:
+        raise ValueError(f"option {option} is required: a catalogue dataset key such as mnist or coil100 "
+                         "(the keys: `nevis-bench streams describe synthetic-full`)")
+    close = difflib.get_close_matches(name, list(DATASETS), n=4)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; the keys: `nevis-bench streams describe synthetic-full`"
+    raise ValueError(f"option {option}: {name!r} is not a catalogue dataset key{hint}")

@@ -14,6 +14,12 @@ way (:func:`square_resize`):
 
 This is the reference's evaluation preprocessing (largest central square crop, then resize) applied
 once, at cache time, instead of at every evaluation.
+
+Framing ``full`` (``--preset reference``, ``-o image_framing=full``) keeps, beside those squares, each
+image's whole frame (:func:`frame_resize`: the full image resized to ``S x S``, its width/height ratio
+kept as a number), so that training crops are drawn from the full image as the reference's
+``random_crop_via_cropped_window_and_resize`` draws them (:mod:`nevis_bench.data.loader`). Evaluation
+still reads the central squares.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ import numpy as np
 from PIL import Image
 
 RESIZE_ID = "center-square-bilinear-v1"  # part of every cache fingerprint; change it when square_resize changes
+CENTER_SQUARE, FULL = "center-square", "full"
+IMAGE_FRAMINGS = (CENTER_SQUARE, FULL)
+FRAME_ID = "full-frame-bilinear-v1"  # added to the fingerprint of a framed cache entry; change with frame_resize
 
 
 def mode_for(channels: int) -> str:
@@ -66,6 +75,39 @@ def square_resize(image: Image.Image | np.ndarray, size: int, channels: int) -> 
     if channels == 1:
         array = array[:, :, None]
     return array
+
+
+def frame_resize(image: Image.Image | np.ndarray, size: int, channels: int) -> tuple[np.ndarray, float]:
+    """The whole image resized to ``size x size`` (stretched) and its width / height ratio, which undoes
+    the stretch when a crop is cut from it (:func:`nevis_bench.data.loader.augment`)."""
+    if isinstance(image, np.ndarray):
+        image = array_to_image(image)
+    image = to_mode(image, channels)
+    width, height = image.size
+    if width == 0 or height == 0:
+        raise ValueError("empty image")
+    if (width, height) != (size, size):
+        image = image.resize((size, size), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    if channels == 1:
+        array = array[:, :, None]
+    return array, width / height
+
+
+def framed_splits(images_of: dict, labels_ids: dict, size: int, channels: int) -> dict:
+    """``{split: (squares, labels, ids, frames, aspects)}`` from ``{split: list of images}`` and
+    ``{split: (labels, ids)}``: what a source's ``build_full`` returns."""
+    out = {}
+    for split, images in images_of.items():
+        squares = [square_resize(image, size, channels) for image in images]
+        framed = [frame_resize(image, size, channels) for image in images]
+        empty = np.zeros((0, size, size, channels), np.uint8)
+        out[split] = (
+            np.stack(squares) if squares else empty, *labels_ids[split],
+            np.stack([f for f, _ in framed]) if framed else empty,
+            np.asarray([a for _, a in framed], dtype=np.float32),
+        )
+    return out
 
 
 def array_to_image(array: np.ndarray) -> Image.Image:

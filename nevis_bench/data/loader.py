@@ -1,8 +1,11 @@
 """Batches from the task cache to torch, with the reference's augmentation.
 
 Training: random-resized crop (area fraction ``crop_scale``, aspect ratio ``crop_ratio``, 10 attempts,
-central-crop fallback), resize to the model's input size, random horizontal flip. Evaluation: the
-largest central square crop, resized to the input size. Grey images become 3 channels; pixels are
+central-crop fallback), resize to the model's input size, random horizontal flip. The crop is cut from
+the cached central square, or, where the task cache keeps full frames (framing ``full``,
+:mod:`nevis_bench.data.images`), from the whole image as the reference cuts it: areas and aspect
+ratios are those of the original image, whose width/height ratio undoes the frame's stretch.
+Evaluation: the largest central square crop, resized to the input size. Grey images become 3 channels; pixels are
 scaled to [-1, 1] (all as in the reference's augmentations).
 
 The crops are computed for a whole batch at once with ``affine_grid``/``grid_sample`` rather than
@@ -52,27 +55,45 @@ def center_square_resize(x: torch.Tensor, size: int) -> torch.Tensor:
     return x
 
 
-def _sample_crops(n: int, generator: torch.Generator, scale, ratio, attempts: int = 10) -> torch.Tensor:
-    """Crop boxes as fractions of the image side: (n, 4) = (width, height, x0, y0), all in [0, 1]."""
+def _sample_crops(n: int, generator: torch.Generator, scale, ratio, attempts: int = 10,
+                  image_aspects: torch.Tensor | None = None) -> torch.Tensor:
+    """Crop boxes as fractions of the image side: (n, 4) = (width, height, x0, y0), all in [0, 1].
+
+    ``image_aspects``: width / height of each original image whose whole frame was stretched to a
+    square (None: square images). A box of area fraction ``s`` and aspect ratio ``r`` in the original
+    is ``sqrt(s r / a)`` wide and ``sqrt(s a / r)`` high in the stretched frame; the fallback is the
+    largest central square of the original. With ``a = 1`` this is the plain square case exactly.
+    """
     area = torch.empty(n, attempts).uniform_(scale[0], scale[1], generator=generator)
     log_ratio = torch.empty(n, attempts).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
     aspect = torch.exp(log_ratio)
-    width = torch.sqrt(area * aspect)
-    height = torch.sqrt(area / aspect)
+    if image_aspects is None:
+        width = torch.sqrt(area * aspect)
+        height = torch.sqrt(area / aspect)
+        fallback_w = fallback_h = torch.ones(n)
+    else:
+        a = image_aspects.float()[:, None]
+        width = torch.sqrt(area * aspect / a)
+        height = torch.sqrt(area * a / aspect)
+        fallback_w, fallback_h = torch.clamp(1 / a[:, 0], max=1.0), torch.clamp(a[:, 0], max=1.0)
     valid = (width <= 1) & (height <= 1)
     first_valid = torch.where(valid.any(1), valid.float().argmax(1), torch.full((n,), -1))
     rows = torch.arange(n)
     pick = first_valid.clamp(min=0)
-    w = torch.where(first_valid >= 0, width[rows, pick], torch.ones(n))
-    h = torch.where(first_valid >= 0, height[rows, pick], torch.ones(n))
+    w = torch.where(first_valid >= 0, width[rows, pick], fallback_w)
+    h = torch.where(first_valid >= 0, height[rows, pick], fallback_h)
     u = torch.rand(n, 2, generator=generator)
     x0 = u[:, 0] * (1 - w)
     y0 = u[:, 1] * (1 - h)
     return torch.stack([w, h, x0, y0], dim=1)
 
 
-def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Random-resized crop + flip of a batch (B, 3, H, W), output (B, 3, size, size)."""
+def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator,
+            image_aspects: torch.Tensor | None = None) -> torch.Tensor:
+    """Random-resized crop + flip of a batch (B, 3, H, W), output (B, 3, size, size).
+
+    ``image_aspects``: the batch is of full frames stretched to squares, with these width / height
+    ratios of the originals (see :func:`_sample_crops`)."""
     n = x.shape[0]
     size = config.input_size
     if not config.random_crop:
@@ -81,7 +102,7 @@ def augment(x: torch.Tensor, config: AugmentConfig, generator: torch.Generator) 
             flip = torch.rand(n, generator=generator) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         return x
-    boxes = _sample_crops(n, generator, config.crop_scale, config.crop_ratio)
+    boxes = _sample_crops(n, generator, config.crop_scale, config.crop_ratio, image_aspects=image_aspects)
     w, h, x0, y0 = boxes.unbind(1)
     sign = torch.ones(n)
     if config.flip:
@@ -127,10 +148,13 @@ class TrainBatches:
         return np.sort(self._order[start : start + self.batch_size])
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        images, labels = self.split.take(self.indices(step))
-        x = to_model_input(images)
         generator = torch.Generator().manual_seed(int(np.random.default_rng([self.seed, 1 << 20, step]).integers(2**62)))
-        x = augment(x, self.augment_config, generator)
+        if self.augment_config.random_crop and getattr(self.split, "has_frames", False):
+            frames, aspects, labels = self.split.take_frames(self.indices(step))  # crops from the full image
+            x = augment(to_model_input(frames), self.augment_config, generator, torch.from_numpy(aspects))
+        else:
+            images, labels = self.split.take(self.indices(step))
+            x = augment(to_model_input(images), self.augment_config, generator)
         return x, _labels_tensor(labels)
 
 

@@ -56,7 +56,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from nevis_bench.data.images import RESIZE_ID, decode_png, encode_png, pixel_sha256, square_resize, to_mode
+from nevis_bench.data.images import (
+    RESIZE_ID, decode_png, encode_png, frame_resize, pixel_sha256, square_resize, to_mode,
+)
 from nevis_bench.data.sources import Availability, DataMissingError, default_data_dir
 from nevis_bench.errors import InputError
 
@@ -441,6 +443,13 @@ class PreparedSource:
         return f"prepared:{self.name}"
 
     def build(self, image_size: int) -> dict:
+        return self._build(image_size, framed=False)
+
+    def build_full(self, image_size: int) -> dict:
+        """As :meth:`build`, plus each image's full frame and aspect ratio (framing ``full``)."""
+        return self._build(image_size, framed=True)
+
+    def _build(self, image_size: int, framed: bool) -> dict:
         from nevis_bench.data.catalog import DATASETS
 
         dataset = self.dataset
@@ -458,6 +467,8 @@ class PreparedSource:
                 labels.append(label)
             with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
                 images = list(pool.map(lambda png: square_resize(decode_png(png), image_size, channels), pngs, chunksize=64))
+                frames = list(pool.map(lambda png: frame_resize(decode_png(png), image_size, channels), pngs,
+                                       chunksize=64)) if framed else []
             if metadata["kind"] == "multi_label":
                 label_array = np.asarray(labels, dtype=np.float32).reshape(len(labels), num_classes)
             else:
@@ -466,6 +477,10 @@ class PreparedSource:
                     raise PreparedError(f"{dataset.path}: {split} has labels outside 0..{num_classes - 1}")
             image_array = np.stack(images) if images else np.zeros((0, image_size, image_size, channels), np.uint8)
             out[split] = (image_array, label_array, np.asarray(ids, dtype=str))
+            if framed:
+                empty = np.zeros((0, image_size, image_size, channels), np.uint8)
+                out[split] += (np.stack([f for f, _ in frames]) if frames else empty,
+                               np.asarray([a for _, a in frames], dtype=np.float32))
         return out
 
 

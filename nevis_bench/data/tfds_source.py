@@ -43,6 +43,7 @@ The TFDS data folder is, in order: the ``tfds_data_dir`` given to the source, ``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -124,6 +125,19 @@ TFDS_SPECS: dict[str, TfdsSpec] = {
         ),
     ]
 }
+
+BUILTIN_SPECS = frozenset(TFDS_SPECS)  # the NEVIS'22 datasets; others come from stream files
+
+
+def register_spec(spec: TfdsSpec) -> None:
+    """Make a TFDS dataset outside NEVIS'22 readable (a stream file's ``tfds`` task); the 22 built-in
+    specs cannot be replaced, and a name registered twice must have the same spec."""
+    existing = TFDS_SPECS.get(spec.name)
+    if existing is not None and existing != spec:
+        what = "a NEVIS'22 dataset with the reference's split rule" if spec.name in BUILTIN_SPECS else "registered with other settings"
+        raise ValueError(f"TFDS dataset {spec.name!r} is {what}: {existing}")
+    TFDS_SPECS[spec.name] = spec
+
 
 # The TFDS splits each rule reads (from every builder of the spec).
 _READS = {
@@ -359,6 +373,8 @@ def build_in_child(source: TfdsSource, image_size: int) -> dict:
         command = WORKER_COMMAND + [source.name, str(image_size), str(out), "--tfds-dir", str(source.folder)]
         if source.download:
             command.append("--download")
+        if source.name not in BUILTIN_SPECS:  # a stream file's dataset: the child learns its spec here
+            command += ["--spec", json.dumps(dataclasses.asdict(source.spec))]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode == _MISSING_EXIT:
             raise DataMissingError(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else how_to_get(source.spec, source.folder))
@@ -379,7 +395,11 @@ def _child_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out")
     parser.add_argument("--tfds-dir", required=True)
     parser.add_argument("--download", action="store_true")
+    parser.add_argument("--spec", help="JSON of a TfdsSpec outside NEVIS'22 (register_spec)")
     args = parser.parse_args(argv)
+    if args.spec:
+        fields = json.loads(args.spec)
+        register_spec(TfdsSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}))
     source = TfdsSource(args.name, tfds_dir=args.tfds_dir, download=args.download)
     try:
         if source.download:

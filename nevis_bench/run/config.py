@@ -45,8 +45,12 @@ class RunConfig:
     final_eval: bool = False  # after the last task, predict every seen task again (forgetting)
     stop_year: int | None = None  # None: 2020 in development, 2022 with `final`
     image_size: int = 32  # stored image size in the task cache
+    image_framing: str = "center-square"  # what the cache keeps of each image: its central square, or the
+    # full frame ("full": random-resized crops see the whole image, as the reference's; data/images.py)
+    preset: str | None = None  # a named bundle of settings (run/presets.py) filling in what is not given
     runs_dir: str = "runs"
     data_dir: str = field(default_factory=lambda: str(default_data_dir()))
+    tfds_data_dir: str | None = None  # the TFDS folder ($TFDS_DATA_DIR or <data_dir>/tensorflow_datasets)
     run_name: str | None = None  # folder name under runs_dir; default derived from the config
     learner_module: str | None = None  # a file defining a learner outside the package
     checkpoint_every_steps: int = 0  # 0: only by time and on request
@@ -196,8 +200,10 @@ def config_id(learner: str, learner_config: dict[str, Any]) -> str:
 # files live, progress bars and checkpoint frequency do not change a record.
 DEFINING_FIELDS = (
     "stream", "learner", "seed", "learner_config", "stream_options", "final", "final_eval", "stop_year",
-    "image_size", "device", "learner_module",
+    "image_size", "image_framing", "device", "learner_module",
 )
+# Defining settings added after runs were written: a config.json without one holds its default.
+_ADDED_DEFAULTS = {"image_framing": "center-square"}
 
 
 def run_name(config: RunConfig) -> str:
@@ -206,7 +212,10 @@ def run_name(config: RunConfig) -> str:
     ``run``, ``sweep`` and ``compare-encoders`` all name runs with this function; a second run of a
     configuration finds the first one's directory and reuses it (:func:`configuration_differences`).
     """
-    return f"{config.stream}--{config.learner}--{config_id(config.learner, config.learner_config)}--seed{config.seed}"
+    stream = config.stream
+    if stream.endswith(".toml") or "/" in stream:  # a stream file: named by its file
+        stream = pathlib.Path(stream).stem
+    return f"{stream}--{config.learner}--{config_id(config.learner, config.learner_config)}--seed{config.seed}"
 
 
 def configuration_differences(saved: dict[str, Any], config: RunConfig) -> list[str]:
@@ -215,4 +224,4 @@ def configuration_differences(saved: dict[str, Any], config: RunConfig) -> list[
     current["stop_year"] = config.effective_stop_year
     if config.learner_module:
         current["learner_module"] = str(pathlib.Path(config.learner_module).resolve())
-    return [name for name in DEFINING_FIELDS if saved.get(name) != current.get(name)]
+    return [name for name in DEFINING_FIELDS if saved.get(name, _ADDED_DEFAULTS.get(name)) != current.get(name)]

@@ -8,7 +8,6 @@ compute, and reported as a :class:`ConfigError` that says what to do.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import os
 import pathlib
 import time
@@ -16,14 +15,17 @@ from dataclasses import dataclass
 
 import torch
 
+from nevis_bench.data.images import IMAGE_FRAMINGS
 from nevis_bench.protocol import Learner
-from nevis_bench.registry import LEARNERS, STREAMS, RegistryError, import_learner_module
+from nevis_bench.registry import LEARNERS, RegistryError, import_learner_module
+from nevis_bench.run import presets
 from nevis_bench.run.config import (
     ConfigError, RunConfig, build_dataclass, config_id, configuration_differences, run_name,
 )
 from nevis_bench.run.evaluator import Evaluator, StopControl
 from nevis_bench.run.run_dir import RunDirectory, versions
 from nevis_bench.stream import Stream
+from nevis_bench.stream_options import open_stream
 
 
 @dataclass
@@ -48,14 +50,21 @@ def validate(values: dict, learner: Learner | None = None) -> PreparedRun:
     """Build and check everything a run needs; raises ConfigError with a fix.
 
     ``learner``: run this learner object instead of the registered ``values["learner"]`` (which then
-    only names it in the records), e.g. a learner defined in a notebook or a test.
+    only names it in the records), e.g. a learner defined in a notebook or a test. A ``preset`` in
+    ``values`` fills in the settings not given (:mod:`nevis_bench.run.presets`).
     """
+    if values.get("preset"):
+        name = values.get("learner", RunConfig.learner)
+        try:
+            fields = learner_fields(name, values.get("learner_module")) if learner is None else None
+        except (FileNotFoundError, ImportError) as error:
+            raise ConfigError(str(error)) from error
+        values = presets.apply(values, values["preset"], fields, name)
     config = build_dataclass(RunConfig, values, "run setting")
     try:
         if config.learner_module:
             import_learner_module(config.learner_module)
         entry = LEARNERS.get(config.learner) if learner is None else None
-        stream_entry = STREAMS.get(config.stream)
     except (RegistryError, FileNotFoundError, ImportError) as error:
         raise ConfigError(f"{error}. List them with `nevis-bench learners list` / `nevis-bench streams list`") from error
     if entry is None:
@@ -67,14 +76,22 @@ def validate(values: dict, learner: Learner | None = None) -> PreparedRun:
         raise ConfigError(f"learner {config.learner!r} takes no hyperparameters, got {sorted(config.learner_config)}")
     else:
         learner_config = None
-    options = dict(config.stream_options)
-    parameters = inspect.signature(stream_entry.factory).parameters
-    if "data_dir" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        options.setdefault("data_dir", config.data_dir)  # streams of prepared/TFDS data read --data-dir
+    if config.image_framing not in IMAGE_FRAMINGS:
+        raise ConfigError(f"image_framing must be one of {', '.join(IMAGE_FRAMINGS)}, got {config.image_framing!r}")
+    input_size = getattr(learner_config, "input_size", None)
+    if isinstance(input_size, int) and input_size > config.image_size:
+        raise ConfigError(
+            f"learner {config.learner!r} asks for {input_size} px inputs (input_size) but the task cache holds "
+            f"{config.image_size} px images (image_size): it would upsample; set -o image_size={input_size} "
+            f"(or more) or -o input_size={config.image_size}"
+        )
     try:
-        stream = stream_entry.factory(**options)
-    except TypeError as error:
-        raise ConfigError(f"stream {config.stream!r} does not accept options {config.stream_options}: {error}") from error
+        stream = open_stream(config.stream, config.stream_options, data_dir=config.data_dir,
+                             tfds_data_dir=config.tfds_data_dir)
+    except RegistryError as error:
+        raise ConfigError(f"{error}. List them with `nevis-bench streams list`, or give a stream file "
+                          "(--stream path/to/stream.toml; README, 'Your own streams')") from error
+    stream.image_framing = config.image_framing
     if config.stop_year is None and stream.default_stop_year is not None:
         config.stop_year = stream.default_stop_year  # e.g. the ablation streams run to 2022
     if config.device.startswith("cuda") and not torch.cuda.is_available():

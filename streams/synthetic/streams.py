@@ -2,7 +2,9 @@
 
 Each synthetic stream mirrors the reference stream of the same size entry by entry: order, years,
 repeats (same task key, identical data), task kind, grey vs colour, and the reference class count
-(capped at 100). Training-set sizes follow the reference's relative sizes on a log scale compressed
+capped at 100 (:func:`capped_classes` lists the datasets above the cap, e.g. Caltech 101 with 102
+classes, CUB 200, ImageNet: a stand-in with hundreds of classes needs at least five training images
+per class, which would multiply the CPU cost of every default run; README says which). Training-set sizes follow the reference's relative sizes on a log scale compressed
 from about 1,500 .. 1.3M examples to 60 .. 6,000 training images, with at least 5 per class.
 Images come from the generator families in :mod:`nevis_bench.streams.synthetic.generators`; the data
 is a function of the data seed alone (never of the run seed), so every run sees the same benchmark.
@@ -69,21 +71,30 @@ class SyntheticSource:
         return f"synthetic:{self.facts.family}" + (f"/{self.facts.style}" if self.facts.style else "")
 
 
+def synthetic_entry(year: int, key: str, debug: bool = False) -> StreamEntry:
+    """The synthetic stand-in of catalogue dataset ``key`` appearing in ``year``."""
+    facts = catalog.DATASETS[key]
+    classes = min(facts.num_classes, MAX_CLASSES)
+    if debug:
+        train = MIN_PER_CLASS * classes
+    else:
+        train = min(MAX_TRAIN, synthetic_train_size(facts.size, classes))
+    sizes = tuple(split_sizes(train, classes, debug).items())
+    task = TaskInfo(
+        key=key, name=facts.name, year=year, kind=facts.kind, num_classes=classes,
+        domain=facts.domain, channels=facts.channels,
+    )
+    return StreamEntry(year, task, SyntheticSource(facts, classes, sizes))
+
+
+def capped_classes() -> dict[str, tuple[int, int]]:
+    """Catalogue datasets whose stand-in has fewer classes than the real task: key -> (synthetic, real)."""
+    return {key: (MAX_CLASSES, facts.num_classes) for key, facts in catalog.DATASETS.items()
+            if facts.num_classes > MAX_CLASSES}
+
+
 def synthetic_stream(variant: str, name: str, debug: bool = False) -> Stream:
-    entries = []
-    for year, key in catalog.VARIANTS[variant]:
-        facts = catalog.DATASETS[key]
-        classes = min(facts.num_classes, MAX_CLASSES)
-        if debug:
-            train = MIN_PER_CLASS * classes
-        else:
-            train = min(MAX_TRAIN, synthetic_train_size(facts.size, classes))
-        sizes = tuple(split_sizes(train, classes, debug).items())
-        task = TaskInfo(
-            key=key, name=facts.name, year=year, kind=facts.kind, num_classes=classes,
-            domain=facts.domain, channels=facts.channels,
-        )
-        entries.append(StreamEntry(year, task, SyntheticSource(facts, classes, sizes)))
+    entries = [synthetic_entry(year, key, debug) for year, key in catalog.VARIANTS[variant]]
     description = (
         f"synthetic stand-in for the reference {variant.upper()} stream "
         f"({len(entries)} entries, {len({e.task.key for e in entries})} distinct tasks); offline, generated on first use"
@@ -113,3 +124,18 @@ def synthetic_tiny() -> Stream:
 def synthetic_debug() -> Stream:
     """Synthetic mirror of the reference DEBUG stream (2 tiny tasks: Pascal 2007 multi-label, COIL 20)."""
     return synthetic_stream("debug", "synthetic-debug", debug=True)
+
+
+@STREAMS.register("synthetic-dataset")
+def synthetic_dataset(dataset: str = "", then: str = "") -> Stream:
+    """The synthetic stand-in of one catalogue dataset, or of a source then a target (transfer matrix).
+
+    Options: ``dataset`` (a catalogue key, required), ``then`` (a second key, trained after ``dataset``).
+    """
+    from nevis_bench.streams.nevis import dataset_order
+
+    order = dataset_order(str(dataset), str(then))
+    entries = [synthetic_entry(year, key) for year, key in order]
+    what = " then ".join(key for _, key in order)
+    return Stream(f"synthetic-dataset:{'+'.join(k for _, k in order)}", entries,
+                  f"single-dataset stream: the synthetic stand-in of {what}")
