@@ -16,6 +16,10 @@ below are our reconstruction):
    finetuned end to end with :func:`nevis_bench.learner_kit.training.fit` (shared recipe, resume, early stopping).
    The trained model of each task key is kept and predicts that task.
 
+Compute-optimal budgets (the paper's setting): ``flop_budget`` > 0 replaces the recipe's step budget
+by a FLOP budget per task: ``floor(flop_budget / step FLOPs)`` steps of the model being trained, so a
+pruned network, cheaper per step, takes more steps for the same compute.
+
 Pruning is deterministic and cheap (not counted: a sort of filter norms). FLOPs: the training loop's
 counted forward+backward passes of the pruned model (``flops_train``) and the forward passes at
 prediction (``flops_inference``).
@@ -26,6 +30,7 @@ Measured numbers and the full notes: docs/learners/pruned_finetune.md.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +40,7 @@ from nevis_bench.learner_kit.encoders import NormalisedEncoder, load_encoder
 from nevis_bench.learners._finetuning import plain_state_dict, predict_with
 from nevis_bench.learner_kit.models import Classifier
 from nevis_bench.registry import LEARNERS
-from nevis_bench.learner_kit.training import RecipeConfig, fit
+from nevis_bench.learner_kit.training import RecipeConfig, fit, train_step_flops
 
 
 @dataclass
@@ -44,11 +49,14 @@ class PrunedFinetuneConfig(RecipeConfig):
     encoder_weights: str = ""
     prune_ratio: float = 0.5  # p in {0, 0.25, 0.5, 0.75}
     input_size: int = 32
+    flop_budget: float = 0.0  # > 0: training FLOPs per task (steps = budget / step FLOPs); 0: the recipe's steps
 
     def __post_init__(self):
         super().__post_init__()
         if not 0 <= self.prune_ratio < 1:
             raise ValueError("prune_ratio must be in [0, 1)")
+        if self.flop_budget < 0:
+            raise ValueError("flop_budget must be >= 0")
 
 
 def _keep_indices(conv: nn.Conv2d, ratio: float) -> torch.Tensor:
@@ -162,9 +170,18 @@ class PrunedFinetuneLearner:
             model.head.load_state_dict(saved["head"])
         return model.to(ctx.device)
 
+    def recipe_for(self, model: Classifier, task, ctx) -> PrunedFinetuneConfig:
+        """The recipe of a train event: the config, or with ``flop_budget`` the steps it buys."""
+        cfg = self.config
+        if not cfg.flop_budget:
+            return cfg
+        step_flops = train_step_flops(model, task, ctx, cfg, len(ctx.data.split(task.key, "train")))
+        steps = max(1, int(cfg.flop_budget // step_flops))
+        return dataclasses.replace(cfg, epochs=float(steps), min_steps=steps, max_steps=steps)
+
     def train(self, event, state, ctx):
         model = self._model(event.task, ctx)
-        result = fit(model, event.task, ctx, self.config)
+        result = fit(model, event.task, ctx, self.recipe_for(model, event.task, ctx))
         models = {**state["models"], event.task.key: {
             "backbone": plain_state_dict(model.backbone), "head": plain_state_dict(model.head)}}
         usage = result.usage(models)

@@ -130,6 +130,15 @@ def step_budget(recipe: RecipeConfig, num_train: int) -> int:
     return int(min(max(steps, recipe.min_steps), recipe.max_steps))
 
 
+def train_step_flops(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, num_train: int) -> float:
+    """Counted FLOPs of one plain training step of ``model`` (forward + backward of one batch), in
+    the shapes :func:`fit` trains with: the batch of :func:`batch_size_for`, at most ``num_train``."""
+    batch = min(batch_size_for(recipe, num_train), num_train)
+    kind = task_kind(task, recipe.label_smoothing)
+    return ctx.flops.train_step(model, (batch, 3, recipe.input_size, recipe.input_size), kind.target_shape(batch),
+                                kind.loss, kind.target_dtype, kind.loss_key)
+
+
 def prefetch_depth(recipe, on_cuda: bool) -> int:
     """Batches to build ahead: ``recipe.prefetch`` when set, else 2 on CUDA and 0 (synchronous) on CPU."""
     depth = getattr(recipe, "prefetch", None)
@@ -254,7 +263,8 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
         loss: StepLoss | None = None, step_flops: float | None = None,
         optimizer: torch.optim.Optimizer | None = None, dev_error: Callable[[], float] | None = None,
         validate: bool = True, clip_grad_norm: float = 0.0,
-        after_step: Callable[[int], None] | None = None) -> FitResult:
+        after_step: Callable[[int], None] | None = None,
+        before_step: Callable[[int], None] | None = None) -> FitResult:
     """Train ``model`` on ``task``'s train split in place; leaves the best validated weights in it.
 
     The plain recipe needs only the first four arguments. Learners with their own objective pass:
@@ -268,6 +278,9 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
     * ``validate=False``: no validation, no selection, the full budget (``patience`` ignored).
     * ``clip_grad_norm`` > 0: clip the gradient norm of ``model``; ``after_step(step)`` (counted
       from 1) runs after each update.
+    * ``before_step(step)`` (counted from 0): runs after the backward pass and the clipping, before
+      the update, e.g. to change the gradients (A-GEM's projection); its FLOPs belong in
+      ``step_flops`` and it must not read values back from the device.
 
     Resumes from ``ctx.resume_state`` when its ``tag`` matches; calls ``ctx.checkpoint`` when due
     with everything needed to continue exactly (weights, optimiser, best state, counters).
@@ -297,10 +310,8 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
         best_state = resume["best_state"]
         resumed_parts = resume.get("parts", {})  # a run resumed right before it stops still reports them
 
-    input_shape = (batches.batch_size, 3, recipe.input_size, recipe.input_size)
     if step_flops is None:
-        step_flops = ctx.flops.train_step(model, input_shape, kind.target_shape(batches.batch_size), kind.loss,
-                                          kind.target_dtype, kind.loss_key)
+        step_flops = train_step_flops(model, task, ctx, recipe, len(train))
     eval_flops = ctx.flops.forward_examples(model, (3, recipe.input_size, recipe.input_size), len(dev),
                                             recipe.eval_batch_size) if validate else 0
     dev_error = dev_error or (lambda: evaluate_error(forward, task, dev, recipe, device))
@@ -346,6 +357,8 @@ def fit(model: nn.Module, task: TaskInfo, ctx: Context, recipe: RecipeConfig, ta
             value.backward()
             if clip_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+            if before_step is not None:
+                before_step(step)
             optimizer.step()
             step += 1
             if after_step is not None:
