@@ -378,3 +378,19 @@ def test_single_dataset_streams_give_one_dataset_or_a_source_then_a_target():
     alone = STREAMS.get("synthetic-dataset").factory(dataset="caltech101")
     assert [e.task.key for e in alone.entries] == ["caltech101"]
     assert alone.entries[0].source.describe().startswith("synthetic:")
+
+
+def test_readme_names_every_synthetic_stand_in_with_fewer_classes_than_its_task():
+    import re
+
+    from nevis_bench.data import catalog
+    from nevis_bench.streams.synthetic.streams import capped_classes
+    from tests.helpers import REPO
+
+    text = (REPO / "README.md").read_text()
+    listed = re.search(r"<!-- capped-classes -->\n(.*?)<!-- /capped-classes -->", text, re.S).group(1)
+    listed = " ".join(listed.split())
+    for key, (synthetic, real) in capped_classes().items():
+        assert f"{catalog.DATASETS[key].name} ({real})" in listed, key
+        task = STREAMS.get("synthetic-dataset").factory(dataset=key).entries[0].task
+        assert task.num_classes == synthetic < real

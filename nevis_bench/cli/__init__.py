@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = (
     "nevis_bench.cli.encoders",
     "nevis_bench.cli.sweep",
     "nevis_bench.cli.audit",
+    "nevis_bench.cli.transfer",
 )
 
 EXIT_INPUT_ERROR = 2

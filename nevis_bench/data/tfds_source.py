@@ -57,7 +57,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from nevis_bench.data.images import RESIZE_ID, square_resize
+from nevis_bench.data.images import RESIZE_ID, frame_resize, square_resize
 from nevis_bench.data.sources import Availability, DataMissingError, default_data_dir
 
 TRAIN_TEST, TRAIN_VAL_TEST, IMAGENET, VOC2012, COIL100, SMALLNORB, DOMAINNET = (
@@ -338,11 +338,18 @@ class TfdsSource:
         prepare_tfds(self.spec, self.folder, manual_dir=manual_dir)
 
     def build(self, image_size: int) -> dict:
+        return self._build(image_size, framed=False)
+
+    def build_full(self, image_size: int) -> dict:
+        """As :meth:`build`, plus each image's full frame and aspect ratio (framing ``full``)."""
+        return self._build(image_size, framed=True)
+
+    def _build(self, image_size: int, framed: bool) -> dict:
         if should_isolate():
-            return build_in_child(self, image_size)
+            return build_in_child(self, image_size, framed)
         if self.download:
             self.prepare()
-        return build_splits(self.spec, self.folder, image_size)
+        return build_splits(self.spec, self.folder, image_size, framed)
 
 
 # The child process that reads TFDS for a training process (tests replace it to run under mock_data).
@@ -361,8 +368,13 @@ def should_isolate() -> bool:
     return "torch" in sys.modules and "tensorflow" not in sys.modules
 
 
-def build_in_child(source: TfdsSource, image_size: int) -> dict:
-    """``source.build(image_size)`` run by a child process; arrays come back through .npy files."""
+PARTS = ("images", "labels", "ids")
+FRAME_PARTS = ("frames", "aspects")
+
+
+def build_in_child(source: TfdsSource, image_size: int, framed: bool = False) -> dict:
+    """``source.build(image_size)`` (``build_full`` when ``framed``) run by a child process; arrays come back
+    through .npy files."""
     if source.data_dir is not None:
         scratch = pathlib.Path(source.data_dir).expanduser() / "tmp"
     else:
@@ -373,6 +385,8 @@ def build_in_child(source: TfdsSource, image_size: int) -> dict:
         command = WORKER_COMMAND + [source.name, str(image_size), str(out), "--tfds-dir", str(source.folder)]
         if source.download:
             command.append("--download")
+        if framed:
+            command.append("--framed")
         if source.name not in BUILTIN_SPECS:  # a stream file's dataset: the child learns its spec here
             command += ["--spec", json.dumps(dataclasses.asdict(source.spec))]
         result = subprocess.run(command, capture_output=True, text=True)
@@ -380,8 +394,9 @@ def build_in_child(source: TfdsSource, image_size: int) -> dict:
             raise DataMissingError(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else how_to_get(source.spec, source.folder))
         if result.returncode != 0:
             raise RuntimeError(f"reading tfds:{source.name} in a child process failed:\n{result.stderr[-4000:]}")
+        parts = PARTS + (FRAME_PARTS if framed else ())
         return {
-            split: tuple(np.load(out / f"{split}.{part}.npy") for part in ("images", "labels", "ids"))
+            split: tuple(np.load(out / f"{split}.{part}.npy") for part in parts)
             for split in ("train", "dev", "dev_test", "test")
         }
     finally:
@@ -396,6 +411,7 @@ def _child_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tfds-dir", required=True)
     parser.add_argument("--download", action="store_true")
     parser.add_argument("--spec", help="JSON of a TfdsSpec outside NEVIS'22 (register_spec)")
+    parser.add_argument("--framed", action="store_true", help="also write full frames and aspect ratios")
     args = parser.parse_args(argv)
     if args.spec:
         fields = json.loads(args.spec)
@@ -404,12 +420,12 @@ def _child_main(argv: Sequence[str] | None = None) -> int:
     try:
         if source.download:
             source.prepare()
-        splits = build_splits(source.spec, source.folder, args.image_size)
+        splits = build_splits(source.spec, source.folder, args.image_size, args.framed)
     except DataMissingError as error:
         print(str(error).replace("\n", " "), file=sys.stderr)
         return _MISSING_EXIT
     for split, arrays in splits.items():
-        for part, array in zip(("images", "labels", "ids"), arrays):
+        for part, array in zip(PARTS + FRAME_PARTS, arrays):
             np.save(pathlib.Path(args.out) / f"{split}.{part}.npy", array)
     return 0
 
@@ -438,8 +454,12 @@ def _import_tfds():
     return tfds
 
 
-def _read_split(builder, split: str, spec: TfdsSpec, image_size: int, aux_keys: Sequence[str]):
-    """Images (resized), labels and aux features of one TFDS split, in TFDS order."""
+FRAMES, ASPECTS = "__frames__", "__aspects__"  # aux entries of a framed read (framing "full")
+
+
+def _read_split(builder, split: str, spec: TfdsSpec, image_size: int, aux_keys: Sequence[str], framed: bool = False):
+    """Images (resized), labels and aux features of one TFDS split, in TFDS order; ``framed`` adds each
+    image's full frame and aspect ratio to the aux features (``FRAMES``, ``ASPECTS``)."""
     tfds = _import_tfds()
     label_key = spec.multi_label or spec.label
     wanted = {"image": True, label_key: True, **{k: True for k in aux_keys}}
@@ -455,8 +475,14 @@ def _read_split(builder, split: str, spec: TfdsSpec, image_size: int, aux_keys: 
     head = np.empty((hint,) + shape, np.uint8)
     tail: list[np.ndarray] = []
     labels, aux = [], {k: [] for k in aux_keys}
+    frames: list[np.ndarray] = []
+    aspects: list[float] = []
     for count, example in enumerate(tfds.as_numpy(dataset)):
         resized = square_resize(example["image"], image_size, spec.channels)
+        if framed:
+            frame, aspect = frame_resize(example["image"], image_size, spec.channels)
+            frames.append(frame)
+            aspects.append(aspect)
         if count < hint:
             head[count] = resized
         else:
@@ -470,7 +496,11 @@ def _read_split(builder, split: str, spec: TfdsSpec, image_size: int, aux_keys: 
         images = np.concatenate([images, np.stack(tail)])
     dtype = np.float32 if spec.multi_label else np.int64
     label_array = np.asarray(labels, dtype=dtype).reshape((count, spec.num_classes) if spec.multi_label else (count,))
-    return images, label_array, {k: np.asarray(v, dtype=np.int64) for k, v in aux.items()}
+    extra = {k: np.asarray(v, dtype=np.int64) for k, v in aux.items()}
+    if framed:
+        extra[FRAMES] = np.stack(frames) if frames else np.zeros((0,) + shape, np.uint8)
+        extra[ASPECTS] = np.asarray(aspects, dtype=np.float32)
+    return images, label_array, extra
 
 
 def _label(value, spec: TfdsSpec):
@@ -490,8 +520,9 @@ def _take(array: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return array[indices]
 
 
-def build_splits(spec: TfdsSpec, folder: pathlib.Path, image_size: int) -> dict:
-    """Read the TFDS splits ``spec`` needs and assemble train, dev, dev_test and test."""
+def build_splits(spec: TfdsSpec, folder: pathlib.Path, image_size: int, framed: bool = False) -> dict:
+    """Read the TFDS splits ``spec`` needs and assemble train, dev, dev_test and test (with full frames and
+    aspect ratios when ``framed``)."""
     tfds = _import_tfds()
 
     data: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, dict]] = {}
@@ -500,7 +531,7 @@ def build_splits(spec: TfdsSpec, folder: pathlib.Path, image_size: int) -> dict:
         for split in _READS[spec.rule]:
             try:
                 data[(builder_name, split)] = _read_split(
-                    builder, split, spec, image_size, _AUX.get(spec.rule, {}).get(split, ())
+                    builder, split, spec, image_size, _AUX.get(spec.rule, {}).get(split, ()), framed
                 )
             except AssertionError as error:  # TFDS: "Dataset ... not found" (never downloads here)
                 raise DataMissingError(f"tfds:{spec.name}: {error}. {how_to_get(spec, folder)}") from error
@@ -511,10 +542,11 @@ def build_splits(spec: TfdsSpec, folder: pathlib.Path, image_size: int) -> dict:
         images = [_take(data[(b, s)][0], idx) for b, s, idx in parts]
         labels = [_take(data[(b, s)][1], idx) for b, s, idx in parts]
         ids = [np.asarray([f"{b}:{s}:{i}" for i in idx], dtype=str) for b, s, idx in parts]
-        if len(parts) == 1:
-            out[split] = (images[0], labels[0], ids[0])
-        else:
-            out[split] = (np.concatenate(images), np.concatenate(labels), np.concatenate(ids))
+        arrays = [images, labels, ids]
+        if framed:
+            arrays += [[_take(aux[(b, s)][FRAMES], idx) for b, s, idx in parts],
+                       [_take(aux[(b, s)][ASPECTS], idx) for b, s, idx in parts]]
+        out[split] = tuple(parts_of[0] if len(parts) == 1 else np.concatenate(parts_of) for parts_of in arrays)
     return out
 
 

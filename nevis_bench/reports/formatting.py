@@ -39,7 +39,7 @@ COLUMN_FORMATS: dict[str, Callable] = {
         "average_error", "average_error_ci95", "weighted_error", "average_top1_accuracy", "mean_average_precision",
         "error", "independent_error", "relative_error", "metric", "average_forgetting", "backward_transfer",
         "final_average_error", "average_single_label_accuracy", "weighted_single_label_accuracy",
-        "average_multi_label_map",
+        "average_multi_label_map", "error_alone", "transfer",
     )},
     **{name: _scientific for name in (
         "headline_flops", "inference_flops", "flops_train", "flops_search", "flops_selection", "flops_inference",
