@@ -63,3 +63,48 @@ def test_leaderboard_sorts_by_either_family():
 
     with pytest.raises(InputError, match="choose one of"):
         leaderboard_table(rows, "nonsense")
+
+
+def _step_flops(num_classes: int, batch: int, multi_label: bool) -> float:
+    """One training step of the small convnet measured here with FlopCounterMode on real tensors."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nevis_bench.learner_kit.models import Classifier, make_backbone
+
+    backbone = make_backbone("small_convnet")
+    model = Classifier(backbone, torch.nn.Linear(backbone.feature_dim, num_classes))
+    x = torch.randn(batch, 3, 32, 32)
+    with FlopCounterMode(display=False) as counter:
+        logits = model(x)
+        if multi_label:
+            loss = F.binary_cross_entropy_with_logits(logits, torch.zeros(batch, num_classes))
+        else:
+            loss = F.cross_entropy(logits, torch.zeros(batch, dtype=torch.int64))
+        loss.backward()
+    return float(counter.get_total_flops())
+
+
+def test_records_rebuild_the_reference_flops_as_kept_steps_times_step_flops(tmp_path, data_dir):
+    from nevis_bench.records.reader import read_run
+    from nevis_bench.run import runner
+    from tests.helpers import run_values
+
+    values = run_values(tmp_path, data_dir, learner="finetune_prev",
+                        learner_config={"max_steps": 3, "min_steps": 3, "batch_size": 16})
+    run_dir, evaluator = runner.start(values)
+    assert evaluator.run() == "complete"
+    run = read_run(run_dir.path)
+    trains = [e for e in run.event_list if e["event_type"] == "train"]
+    for event in trains:
+        steps = event["learner_info"]["steps"]
+        assert steps == 3
+        expected = steps * _step_flops(20, 16, event["task_kind"] == "multi_label")
+        assert event["flops_reference"] == pytest.approx(expected, rel=1e-6)  # kept steps x step FLOPs, + 0 trials
+        assert event["flops_reference"] == pytest.approx(event["flops_train"] + event["flops_search"])
+        assert event["flops_validation"] > 0  # validation: in our headline, not in the reference's count
+    summary = run.metrics
+    assert summary["flops_reference"] == pytest.approx(sum(e["flops_reference"] for e in trains))
+    assert summary["cumulative_flops"] == pytest.approx(
+        summary["flops_reference"] + summary["flops_validation"] + summary["flops_selection"])
