@@ -14,11 +14,15 @@ teacher's arg-max is not "other" and exceeds ``pseudo_threshold``; a growing cla
 
 Deviations [deviation]: one linear head + one "other" logit instead of queries, masks and matching;
 plain CE, "other" never a target; a pseudo-label is a CE target over the old-class logits only
-(``pseudo_weight``); the harness's SGD recipe instead of AdamW; per-task label spaces reduce UKD to
-LwF-style KD; ``kd_weight`` 1 (README 10: with this recipe 10 and 3 stop the new classes from being
-learned); weight aligning on by default (the paper's scripts set it off). Off by default (no robust
-gain measured): ``backbone_lr_scale``, ``incremental_lr_scale``, ``clip_grad_norm``,
-``other_weight``. ``kd_weight = pseudo_weight = wa_step = 0`` is plain fine-tuning of the shared head.
+(``pseudo_weight``); the harness's SGD recipe (through the kit's ``fit``: validation on dev keeps the
+best state, early stopping) instead of AdamW; per-task label spaces reduce UKD to LwF-style KD, and
+distillation is averaged over the old heads (its weight does not grow with the task count);
+``kd_weight`` 1 (README 10: with this recipe 10 and 3 stop the new classes from being learned);
+weight aligning on by default (the paper's scripts set it off). Off by default (no robust gain
+measured): ``backbone_lr_scale``, ``incremental_lr_scale``, ``clip_grad_norm``, ``other_weight``.
+``kd_weight = pseudo_weight = wa_step = 0`` is plain fine-tuning of the shared head;
+``distillation = "plain"`` is the plain-distillation ablation (KD over the old classes, no bucket,
+no reweighting, no pseudo-labels).
 
 Measured numbers and the full notes: docs/learners/comformer.md.
 """

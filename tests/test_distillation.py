@@ -84,3 +84,29 @@ def test_comformer_averages_distillation_over_old_heads_instead_of_summing():
     one, eight = _comformer_kd(1), _comformer_kd(8)
     assert one > 1e-3
     assert abs(eight - one) < 1e-5 * one, (one, eight)
+
+
+def test_distillation_learners_select_on_dev_and_count_the_parameters_they_hold(tmp_path, data_dir):
+    # Both learners train through the kit's fit: validations on dev select the kept state, their
+    # FLOPs are flops_validation; peak_parameter_count is what is held after the event (backbone +
+    # deployed heads; the teacher is rebuilt from them at the next event, the specialist dropped).
+    # The old loop never validated and counted student + teacher.
+    from nevis_bench.learner_kit.models import make_backbone, parameter_count
+    from nevis_bench.run import runner
+    from tests.helpers import run_values
+
+    backbone = parameter_count(make_backbone("small_convnet"))
+    for name in ("comformer", "muhdi"):
+        config = {"max_steps": 6, "min_steps": 3, "eval_every_steps": 2, "patience": 0, "input_size": 16}
+        run_dir, evaluator = runner.start(run_values(tmp_path, data_dir, learner=name, learner_config=config,
+                                                     run_name=name))
+        assert evaluator.run() == "complete"
+        train = [e for e in run_dir.read_events() if e["event_type"] == "train"]
+        heads = 0
+        for event in train:
+            info = event["learner_info"]
+            assert info["validations"] == 4 and 0 <= info["best_dev_error"] <= 1, (name, info)
+            assert event["flops_validation"] > 0, (name, event)
+            assert info["label_space"] == f"task:{event['task_key']}"  # synthetic-debug shares no labels
+            heads += 256 * 20 + 20  # both tasks of synthetic-debug have 20 classes
+            assert event["peak_parameter_count"] == backbone + heads, (name, event["peak_parameter_count"])
