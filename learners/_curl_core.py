@@ -22,12 +22,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nevis_bench.learner_kit.features import EncoderConfig, fit_standardiser, split_features, standardised
+
 
 @dataclass
-class CurlConfig:
-    steps: int = 600
+class CurlConfig(EncoderConfig):
+    steps: int = 0  # 0: scaled to the task, epochs x train examples / batch in [min_steps, max_steps]
+    epochs: float = 40.0  # [deviation] passes over a task's real data when ``steps`` is 0
+    min_steps: int = 200
+    max_steps: int = 1500
     batch_size: int = 64
     learning_rate: float = 5e-3  # [deviation] the paper's 1e-3 needs its 100k steps; short loops need more
+    final_learning_rate: float = 0.1  # [deviation] cosine decay to this fraction of learning_rate (1: constant)
     hidden: int = 128
     latent: int = 16
     replay: bool = True
@@ -36,11 +42,10 @@ class CurlConfig:
     match_priors: bool = True  # [deviation] closed-form ELBO-optimal p(z|y) at the end of each train event
     match_samples: int = 32  # generated samples per earlier component for its prior update (with replay)
     top_k: int = 8  # components whose ELBO is evaluated at prediction
-    predict_with: str = "elbo"  # "elbo" (component posterior) or "cluster" (q(y|x))
+    predict_with: str = "cluster"  # "cluster" (q(y|x), the paper's classifier) or "elbo" (component posterior)
     shared_label_space: bool = False
-    encoder: str = "small_convnet"
-    encoder_seed: int = 0
-    input_size: int = 32
+    standardise: bool = True  # [deviation] centre/scale features by train statistics (per task key; the
+    #                         first task's of a shared label space / of the unsupervised mode)
     eval_batch_size: int = 128
     # --- unsupervised mode with dynamic expansion (train_main.py); ignored in the supervised mode ---
     mode: str = "supervised"  # "supervised" (train_sup.py) or "unsupervised" (train_main.py + a label readout)
@@ -52,7 +57,6 @@ class CurlConfig:
     exp_burn_in: int = 100  # steps before any sample is buffered (paper 100)
     exp_wait_steps: int = 100  # steps between expansions (paper 100)
     exp_passes: int = 10  # passes over the buffer that train the new component (paper 10)
-    standardize: bool = True  # [deviation] unsupervised mode: centre and scale features by the first event's moments
 
     def __post_init__(self):
         if self.mode not in ("supervised", "unsupervised"):
@@ -94,7 +98,7 @@ class CurlNet(nn.Module):
     def elbo(self, x: torch.Tensor, h: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
         """ELBO of x under components y; ``x``/``h`` (B, .), ``y`` (B,) or (B, k) -> (B,) or (B, k)."""
         mu, sig = self.posterior(h, y)
-        z = mu if generator is None else mu + sig * torch.randn(mu.shape, generator=generator)
+        z = mu if generator is None else mu + sig * torch.randn(mu.shape, generator=generator, device=mu.device)
         xmean = self.decoder(z)
         xs = x.unsqueeze(1) if y.dim() == 2 else x
         logsig = self.dec_logsig.clamp(-5.0, 3.0)
@@ -106,7 +110,7 @@ class CurlNet(nn.Module):
     def generate(self, y: torch.Tensor, generator) -> torch.Tensor:
         """Replay samples of components ``y``: z ~ p(z|y), x = the decoder mean (as in the paper)."""
         pmu, psig = self.prior(y)
-        return self.decoder(pmu + psig * torch.randn(pmu.shape, generator=generator))
+        return self.decoder(pmu + psig * torch.randn(pmu.shape, generator=generator, device=pmu.device))
 
     def match_priors(self, x: torch.Tensor, y: torch.Tensor, components: torch.Tensor, chunk: int = 1024) -> None:
         """Set p(z|k) of each of ``components`` to its ELBO-optimal value given q: the Gaussian that
@@ -114,17 +118,16 @@ class CurlNet(nn.Module):
         moments of the aggregate posterior (mean of mu; variance = mean of sig^2 + variance of mu).
         Components without examples are left alone."""
         k, z = self.prior_mu.shape
-        n, s1, s2 = torch.zeros(k), torch.zeros(k, z), torch.zeros(k, z)
+        dev = x.device
+        n, s1, s2 = torch.zeros(k, device=dev), torch.zeros(k, z, device=dev), torch.zeros(k, z, device=dev)
         with torch.no_grad():
             for start in range(0, len(x), chunk):
                 yb = y[start:start + chunk]
                 mu, sig = self.posterior(self.encoder(x[start:start + chunk]), yb)
-                n.index_add_(0, yb, torch.ones(len(yb)))
+                n.index_add_(0, yb, torch.ones(len(yb), device=dev))
                 s1.index_add_(0, yb, mu)
                 s2.index_add_(0, yb, mu ** 2 + sig ** 2)
-            sel = components[n[components] > 0]
-            if len(sel) == 0:
-                return
+            sel = components[n[components] > 0]  # (a host sync, once per call)
             m = s1[sel] / n[sel, None]
             var = (s2[sel] / n[sel, None] - m ** 2).clamp_min(1e-8)
             scale = (var.sqrt() - 1e-4).clamp_min(1e-3)
@@ -139,6 +142,37 @@ def adam(params, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
+def curl_features(cfg: CurlConfig, ctx, task_key: str, split: str, standardiser: dict, stats_key: str):
+    """(features on ``ctx.device``, labels (CPU) or None, encoder FLOPs, the standardiser dict).
+
+    Features come from the one frozen-encoder path; with ``standardise`` they are centred and scaled by
+    the statistics ``standardiser[stats_key]``, fitted here on the first (train) split that needs them
+    (the returned dict then holds them; the caller keeps it in the learner state)."""
+    x, labels, flops = split_features(cfg, ctx, task_key, split)
+    if cfg.standardise:
+        stats = standardiser.get(stats_key)
+        if stats is None:
+            stats = fit_standardiser(x)
+            standardiser = {**standardiser, stats_key: stats}
+        x = standardised(x, stats)
+    return x.to(ctx.device), labels, flops, standardiser
+
+
+def learning_rate_at(cfg: CurlConfig, step: int, steps: int) -> float:
+    """Cosine decay from ``learning_rate`` to ``final_learning_rate`` x it over a train event's steps."""
+    final = cfg.learning_rate * cfg.final_learning_rate
+    return final + 0.5 * (cfg.learning_rate - final) * (1.0 + math.cos(math.pi * step / max(1, steps)))
+
+
+def task_steps(cfg: CurlConfig, examples: int) -> int:
+    """Steps of a train event: ``steps`` when set, else ``epochs`` passes over the task's ``examples``
+    (real batches; generated batches come on top) within [``min_steps``, ``max_steps``]."""
+    if cfg.steps > 0:
+        return int(cfg.steps)
+    real = math.ceil(cfg.epochs * examples / max(1, min(cfg.batch_size, examples)))
+    return int(min(cfg.max_steps, max(cfg.min_steps, real)))
+
+
 def net_from_state(params, dim: int, config: CurlConfig, components: int, ctx, tag: str) -> CurlNet:
     """A network with ``components`` components; the first rows come from ``params`` when given."""
     with ctx.seeded("curl-init", tag):
@@ -151,7 +185,7 @@ def net_from_state(params, dim: int, config: CurlConfig, components: int, ctx, t
             else:  # per-component tensor: keep the old rows, new rows stay fresh
                 fresh[name][: value.shape[0]] = value
         net.load_state_dict(fresh)
-    return net
+    return net.to(ctx.device)
 
 
 _COMPONENT_PARAMS = ("cluster_w", "cluster_b", "zmu_w", "zmu_b", "zsig_w", "zsig_b", "prior_mu", "prior_sig")
@@ -188,7 +222,7 @@ def component_posterior(net: CurlNet, x: torch.Tensor, h: torch.Tensor, candidat
 
 
 def expand(net: CurlNet, buffer: torch.Tensor, n_active: int, cfg: CurlConfig, weight: float,
-           generator) -> tuple[int, int]:
+           generator, noise=None) -> tuple[int, int]:
     """Add component ``n_active`` for the poorly explained ``buffer``; returns (its best match, its id).
 
     As ``training.py``: the best-matching existing component k* = argmax of q(y|x) summed over the
@@ -205,31 +239,33 @@ def expand(net: CurlNet, buffer: torch.Tensor, n_active: int, cfg: CurlConfig, w
     new, n_active = n_active, n_active + 1
     optimizer = adam([getattr(net, name) for name in _COMPONENT_PARAMS], cfg.learning_rate)
     batch = min(cfg.batch_size, len(buffer))
-    target = torch.full((batch,), new, dtype=torch.long)
+    target = torch.full((batch,), new, dtype=torch.long, device=buffer.device)
+    noise = generator if noise is None else noise  # the device generator of the reparameterisation
     for _ in range(cfg.exp_passes):
-        order = torch.randperm(len(buffer), generator=generator)
+        order = torch.randperm(len(buffer), generator=generator).to(buffer.device)
         for start in range(0, len(buffer) - batch + 1, batch):  # whole batches only (a short last one dropped)
             xb = buffer[order[start:start + batch]]
             with torch.no_grad():
                 h = net.encoder(xb)
-            loss = weight * (-net.elbo(xb, h, target, generator).mean()
+            loss = weight * (-net.elbo(xb, h, target, noise).mean()
                              + F.cross_entropy(net.cluster_logits(h)[:, :n_active], target))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     net.zero_grad(set_to_none=True)
     if cfg.match_priors:
-        net.match_priors(buffer, torch.full((len(buffer),), new, dtype=torch.long), torch.tensor([new]))
+        net.match_priors(buffer, torch.full((len(buffer),), new, dtype=torch.long, device=buffer.device),
+                         torch.tensor([new], device=buffer.device))
     return best, new
 
 
 def claims(net: CurlNet, x: torch.Tensor, n_active: int, top_k: int, chunk: int) -> torch.Tensor:
     """The component each example is assigned to: argmax of the component posterior (top-k capped)."""
     out = []
-    candidates = torch.arange(n_active)
+    candidates = torch.arange(n_active, device=x.device)
     with torch.no_grad():
         for start in range(0, len(x), chunk):
             xb = x[start:start + chunk]
             top, post = component_posterior(net, xb, net.encoder(xb), candidates, top_k)
             out.append(top.gather(1, post.argmax(1, keepdim=True)).squeeze(1))
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=x.device)

@@ -16,48 +16,57 @@ from __future__ import annotations
 import copy
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nevis_bench.learners._curl_core import CurlConfig, CurlNet, adam, claims, component_posterior, expand, marginal_elbo
-from nevis_bench.learners._frozen_features import counted, encode_split, scores_as_predictions
-from nevis_bench.learner_kit.models import parameter_count
-from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
+from nevis_bench.learners._curl_core import (CurlConfig, CurlNet, adam, claims, component_posterior, curl_features,
+                                             expand, learning_rate_at, marginal_elbo, task_steps)
+from nevis_bench.learner_kit.features import encoder_parameters
+from nevis_bench.learner_kit.models import parameter_usage
+from nevis_bench.learner_kit.tasks import task_kind
+from nevis_bench.protocol import ResourceUsage
+
+STATS_KEY = "unsupervised"  # one standardisation for every task: the first train event's statistics
+
+
+def _usage(cfg: CurlConfig, ctx, *held) -> dict:
+    usage, enc = parameter_usage(*held), encoder_parameters(cfg, ctx.seed)
+    return {k: usage[k] + enc[k] for k in usage}
 
 
 def initial_state() -> dict:
     """The learner state before the first event."""
     return {"mode": "unsupervised", "n_active": 0, "counts": torch.zeros(0), "params": None,
             "feature_dim": 0, "step": 0, "last_expansion": 0, "elbo_stats": [0.0, 0.0, 0],
-            "readout": {}, "expansions": 0, "feature_norm": None}
+            "readout": {}, "expansions": 0, "standardiser": {}}
 
 
 def train(cfg: CurlConfig, space: str, event, state, ctx):
     """One train event of the unsupervised mode (see docs/learners/curl.md)."""
     task = event.task
-    multi = task.kind == MULTI_LABEL
-    split = ctx.data.split(task.key, event.train_split)
-    x, labels, encode_flops = encode_split(split, ctx, cfg.encoder, cfg.encoder_seed, cfg.input_size)
+    kind = task_kind(task)
+    multi, device = kind.multi_label, ctx.device
+    x, labels, encode_flops, standardiser = curl_features(cfg, ctx, task.key, event.train_split,
+                                                          state.get("standardiser", {}), STATS_KEY)
     dim, cap = x.shape[1], cfg.max_components
-    norm = state.get("feature_norm")
-    if norm is None and cfg.standardize:  # [deviation] fixed centring and scalar scaling (first train event)
-        norm = [x.mean(0), x.std(0).mean().clamp_min(1e-6).expand(x.shape[1]).clone()]
-    if norm is not None:
-        x = (x - norm[0]) / norm[1]
     with ctx.seeded("curl-init", "unsupervised"):
         net = CurlNet(dim, cfg.hidden, cfg.latent, cap)
     if state["params"] is not None:
         net.load_state_dict(state["params"])
+    net.to(device)
     n_active = max(1, int(state["n_active"]))
     counts = state["counts"].clone() if len(state["counts"]) else torch.zeros(cap)
     replay = cfg.replay and float(counts.sum()) > 0
     snapshot = copy.deepcopy(net).requires_grad_(False) if replay else None
     snap_active = n_active
+    snap_counts = counts[:snap_active].clone()
+    counts = counts.to(device)
     weight = cfg.elbo_weight or 1.0 / dim
     optimizer = adam(net.parameters(), cfg.learning_rate)
-    gen = torch.Generator().manual_seed(ctx.rng_seed("curl-steps"))
+    gen = torch.Generator().manual_seed(ctx.rng_seed("curl-steps"))  # host: batches, components
+    noise = torch.Generator(device=device).manual_seed(ctx.rng_seed("curl-noise"))  # device: z samples
     batch = min(cfg.batch_size, len(x))
+    steps = task_steps(cfg, len(x))
     mean, var, seen = float(state["elbo_stats"][0]), float(state["elbo_stats"][1]), int(state["elbo_stats"][2])
     step0, last_expansion = int(state["step"]), int(state["last_expansion"])
     buffer: list[torch.Tensor] = []
@@ -65,57 +74,68 @@ def train(cfg: CurlConfig, space: str, event, state, ctx):
     flops = {"encode": float(encode_flops), "steps": 0.0, "replay": 0.0, "expansion": 0.0, "readout": 0.0,
              "priors": 0.0}
     expansions, real_steps, gen_steps, poor_seen = [], 0, 0, 0
-    for step in range(cfg.steps):
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(cfg, step, steps)
         gstep = step0 + step
         generated = replay and cfg.gen_every_n > 0 and step % cfg.gen_every_n == cfg.gen_every_n - 1
         if generated:  # SMGR: a batch of the snapshot, trained at its generating component
-            comp = torch.multinomial(counts[:snap_active], batch, True, generator=gen)
+            comp = torch.multinomial(snap_counts, batch, True, generator=gen).to(device)
             with torch.no_grad():
-                xb, f = counted(ctx, ("curl-generate", batch, cap, dim, cfg.hidden, cfg.latent),
-                                lambda: snapshot.generate(comp, gen))
+                xb, f = ctx.flops.measured(("curl-generate", batch, cap, dim, cfg.hidden, cfg.latent),
+                                           lambda: snapshot.generate(comp, noise))
             flops["replay"] += f
 
             def step_fn(xb=xb, comp=comp, n_active=n_active):
                 h = net.encoder(xb)
-                loss = weight * (-net.elbo(xb, h, comp, gen).mean()
+                loss = weight * (-net.elbo(xb, h, comp, noise).mean()
                                  + F.cross_entropy(net.cluster_logits(h)[:, :n_active], comp))
                 optimizer.zero_grad()
                 loss.backward()
                 return None
 
-            _, f = counted(ctx, ("curl-u-replay-step", batch, n_active, cap, dim, cfg.hidden, cfg.latent), step_fn)
+            _, f = ctx.flops.measured(("curl-u-replay-step", batch, n_active, cap, dim, cfg.hidden, cfg.latent),
+                                      step_fn)
             optimizer.step()
             flops["steps"] += f
             gen_steps += 1
             continue
-        xb = x[torch.randperm(len(x), generator=gen)[:batch]]
+        xb = x[torch.randperm(len(x), generator=gen)[:batch].to(device)]
 
         def step_fn(xb=xb, n_active=n_active):
             h = net.encoder(xb)
-            elbo, logits = marginal_elbo(net, xb, h, n_active, cfg.top_k, gen)
+            elbo, logits = marginal_elbo(net, xb, h, n_active, cfg.top_k, noise)
             loss = -weight * elbo.mean()
             optimizer.zero_grad()
             loss.backward()
             return elbo.detach(), logits.detach().argmax(1)
 
-        (elbo, assigned), f = counted(ctx, ("curl-u-step", batch, n_active, min(cfg.top_k, n_active), cap, dim,
-                                            cfg.hidden, cfg.latent), step_fn)
+        (elbo, assigned), f = ctx.flops.measured(("curl-u-step", batch, n_active, min(cfg.top_k, n_active), cap,
+                                                  dim, cfg.hidden, cfg.latent), step_fn)
         optimizer.step()
         flops["steps"] += f
         real_steps += 1
-        counts.index_add_(0, assigned, torch.ones(len(assigned)))  # usage on real data (replay weights)
+        counts.index_add_(0, assigned, torch.ones(len(assigned), device=device))  # usage on real data
         # dynamic expansion: buffer the poorly explained samples (ELBO below the running threshold)
         started = seen > 0 and gstep >= cfg.exp_burn_in
-        poor = elbo < mean - cfg.exp_thresh_sd * math.sqrt(var) if started else torch.zeros(len(elbo), dtype=torch.bool)
+        if started:
+            poor = elbo < mean - cfg.exp_thresh_sd * math.sqrt(var)
+        else:
+            poor = torch.zeros(len(elbo), dtype=torch.bool, device=device)
         eligible = cfg.expansion and started and gstep - last_expansion >= cfg.exp_wait_steps and n_active < cap
-        if eligible and poor.any():
+        # the running statistics follow the explained samples only (else new data would drag them down);
+        # the step's one host read: [poor count, explained count, explained mean, explained variance]
+        keep = (~poor).to(elbo.dtype)
+        n_keep = keep.sum()
+        e_mean = (elbo * keep).sum() / n_keep.clamp_min(1.0)
+        e_var = (((elbo - e_mean) ** 2) * keep).sum() / n_keep.clamp_min(1.0)
+        n_poor, n_explained, bm, bv = torch.stack([poor.sum().to(elbo.dtype), n_keep, e_mean, e_var]).tolist()
+        n_poor = int(n_poor)
+        if eligible and n_poor:
             buffer.append(xb[poor])
-            buffered += int(poor.sum())
-        poor_seen += int(poor.sum())
-        # the running statistics follow the explained samples only (else new data would drag them down)
-        explained = elbo[~poor]
-        if len(explained) > 1:
-            bm, bv = float(explained.mean()), float(explained.var(unbiased=False))
+            buffered += n_poor
+        poor_seen += n_poor
+        if n_explained > 1:
             if seen == 0:
                 mean, var = bm, bv
             else:
@@ -124,18 +144,19 @@ def train(cfg: CurlConfig, space: str, event, state, ctx):
             seen += 1
         if eligible and buffered >= cfg.exp_buffer_size:
             buf = torch.cat(buffer)
-            (best, new), f = counted(ctx, ("curl-expand", len(buf), n_active, cap, dim, cfg.hidden, cfg.latent,
-                                           cfg.exp_passes, cfg.batch_size, cfg.match_priors),
-                                     lambda: expand(net, buf, n_active, cfg, weight, gen))
+            (best, new), f = ctx.flops.measured(("curl-expand", len(buf), n_active, cap, dim, cfg.hidden, cfg.latent,
+                                                 cfg.exp_passes, cfg.batch_size, cfg.match_priors),
+                                                lambda: expand(net, buf, n_active, cfg, weight, gen, noise))
             flops["expansion"] += f
             expansions.append({"step": gstep, "buffer": len(buf), "copied_from": best, "flops": f})
             n_active, last_expansion = new + 1, gstep
             buffer, buffered = [], 0
     # readout: the component each training example is assigned to, per label (labels used only here)
-    assigned, f = counted(ctx, ("curl-u-claims", len(x), n_active, min(cfg.top_k, n_active), cap, dim,
+    assigned, f = ctx.flops.measured(("curl-u-claims", len(x), n_active, min(cfg.top_k, n_active), cap, dim,
                                 cfg.hidden, cfg.latent, cfg.eval_batch_size),
                           lambda: claims(net, x, n_active, cfg.top_k, cfg.eval_batch_size))
     flops["readout"] += f
+    assigned = assigned.cpu()
     readout = {s: [v.clone() for v in r] for s, r in state["readout"].items()}
     if space not in readout:
         readout[space] = [torch.zeros(cap, task.num_classes), torch.zeros(cap)]
@@ -143,32 +164,30 @@ def train(cfg: CurlConfig, space: str, event, state, ctx):
     readout[space][0].index_add_(0, assigned, onehot)
     readout[space][1].index_add_(0, assigned, torch.ones(len(assigned)))
     if cfg.match_priors:  # [deviation] closed-form p(z|k), hard assignments: real claims + snapshot samples
-        xs, ys = [x], [assigned]
-        old = (counts[:snap_active] > 0).nonzero().flatten() if replay else torch.zeros(0, dtype=torch.long)
+        xs, ys = [x], [assigned.to(device)]
+        old = (snap_counts > 0).nonzero().flatten().to(device) if replay else torch.zeros(0, dtype=torch.long)
         if replay and cfg.match_samples > 0 and len(old):
             comp = old.repeat_interleave(cfg.match_samples)
             with torch.no_grad():
-                xg, f = counted(ctx, ("curl-generate", len(comp), cap, dim, cfg.hidden, cfg.latent),
-                                lambda: snapshot.generate(comp, gen))
+                xg, f = ctx.flops.measured(("curl-generate", len(comp), cap, dim, cfg.hidden, cfg.latent),
+                                           lambda: snapshot.generate(comp, noise))
             flops["priors"] += f
             xs.append(xg)
             ys.append(comp)
         xm, ym = torch.cat(xs), torch.cat(ys)
-        _, f = counted(ctx, ("curl-match", len(xm), cap, dim, cfg.hidden, cfg.latent),
-                       lambda: net.match_priors(xm, ym, torch.arange(n_active)))
+        _, f = ctx.flops.measured(("curl-match", len(xm), cap, dim, cfg.hidden, cfg.latent),
+                                  lambda: net.match_priors(xm, ym, torch.arange(n_active, device=device)))
         flops["priors"] += f
-    params = {n: v.detach().clone() for n, v in net.state_dict().items()}
-    peak = parameter_count(net) + (parameter_count(snapshot) if snapshot is not None else 0)
-    new_state = {"mode": "unsupervised", "n_active": n_active, "counts": counts, "params": params,
-                 "feature_dim": dim, "step": step0 + cfg.steps, "last_expansion": last_expansion,
+    params = {n: v.detach().cpu().clone() for n, v in net.state_dict().items()}
+    new_state = {"mode": "unsupervised", "n_active": n_active, "counts": counts.cpu(), "params": params,
+                 "feature_dim": dim, "step": step0 + steps, "last_expansion": last_expansion,
                  "elbo_stats": [mean, var, seen], "readout": readout,
-                 "expansions": int(state["expansions"]) + len(expansions), "feature_norm": norm}
+                 "expansions": int(state["expansions"]) + len(expansions), "standardiser": standardiser}
     info = {"components": n_active, "expansions": len(expansions), "expansion_log": expansions,
             "real_steps": real_steps, "generated_steps": gen_steps, "poor_samples": poor_seen,
             "elbo_threshold": mean - cfg.exp_thresh_sd * math.sqrt(var),
             **{f"flops_{k}": v for k, v in flops.items()}}
-    usage = ResourceUsage(flops_train=sum(flops.values()), peak_parameter_count=peak,
-                          peak_parameter_bytes=4 * peak, info=info)
+    usage = ResourceUsage(flops_train=sum(flops.values()), info=info, **_usage(cfg, ctx, net, snapshot))
     return new_state, usage
 
 
@@ -180,17 +199,17 @@ def predict(cfg: CurlConfig, space: str, event, state, ctx):
     label_counts, n_claims = state["readout"][space]
     n_active = int(state["n_active"])
     candidates = (n_claims[:n_active] > 0).nonzero().flatten()
-    if task.kind == MULTI_LABEL:  # per-label frequency among the examples a component claims
+    kind = task_kind(task)
+    if kind.multi_label:  # per-label frequency among the examples a component claims
         table = label_counts / n_claims.clamp_min(1)[:, None]
     else:  # the majority label of the examples it claims
         table = F.one_hot(label_counts.argmax(1), task.num_classes).float()
+    device = ctx.device
+    table, candidates = table.to(device), candidates.to(device)
     net = CurlNet(state["feature_dim"], cfg.hidden, cfg.latent, cfg.max_components)
     net.load_state_dict(state["params"])
-    net.eval()
-    split = ctx.data.split(task.key, event.split)
-    x, _, total = encode_split(split, ctx, cfg.encoder, cfg.encoder_seed, cfg.input_size, cfg.eval_batch_size)
-    if state.get("feature_norm") is not None:
-        x = (x - state["feature_norm"][0]) / state["feature_norm"][1]
+    net.to(device).eval()
+    x, _, total, _ = curl_features(cfg, ctx, task.key, event.split, state.get("standardiser", {}), STATS_KEY)
     k = min(cfg.top_k, len(candidates))
     all_scores = []
     with torch.no_grad():
@@ -201,12 +220,10 @@ def predict(cfg: CurlConfig, space: str, event, state, ctx):
                 top, post = component_posterior(net, xb, net.encoder(xb), candidates, cfg.top_k)
                 return torch.einsum("bk,bkc->bc", post, table[top])
 
-            scores, f = counted(ctx, ("curl-u-predict", len(xb), k, len(candidates), cfg.max_components,
-                                      x.shape[1], cfg.hidden, cfg.latent, task.num_classes), score_fn)
+            scores, f = ctx.flops.measured(("curl-u-predict", len(xb), k, len(candidates), cfg.max_components,
+                                            x.shape[1], cfg.hidden, cfg.latent, task.num_classes), score_fn)
             total += f
             all_scores.append(scores)
-    scores = torch.cat(all_scores).numpy() if all_scores else np.zeros((0, task.num_classes), np.float32)
-
-    peak = parameter_count(net)
-    return scores_as_predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=float(total), peak_parameter_count=peak,
-                                    peak_parameter_bytes=4 * peak)
+    scores = torch.cat(all_scores) if all_scores else torch.zeros((0, task.num_classes))
+    return kind.predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=float(total),
+                                                                        **_usage(cfg, ctx, net))

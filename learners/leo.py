@@ -8,15 +8,18 @@ w_c (Glorot offset on the standard deviation); logits x . w_c; the inner loop ta
 differentiates through both (second order) with the outer loss of the paper (validation CE + KL,
 encoder, L2 and orthogonality penalties), Adam with gradient clipping, N-way 1-shot episodes.
 
-Deviations [deviation] (the repository has no continual loop): a frozen random ``small_convnet``
-(``learners/_frozen_features.py``; every image forwarded is charged); continual meta-training: each
-train event stores up to ``store_per_class`` features per class and runs ``meta_steps`` meta-steps on
-episodes of the stored tasks and the current one (no meta-pre-training); ``outer_lr`` 3e-3 (paper
-1e-4 over 100k steps), float32, standard deviations floored at 1e-5; each task is solved by the
-inner loop on its whole training split (codes from ``solve_shots`` examples per class, relation
-partners capped at ``relation_partners``) and its W_t is stored per task key (task-incremental);
-optional ``polish_steps`` of Adam on W_t (default 0); multi-label tasks: one code per label,
-per-label BCE, sigmoid scores; no within-event checkpoints.
+Deviations [deviation] (the repository has no continual loop): any frozen encoder of the one
+frozen-encoder path (``learner_kit/features.py``; default a random ``small_convnet`` seeded by the run
+seed; every image forwarded is charged), its features standardised with the task's train statistics
+(kept in the state per task key) before LEO's L2 normalisation; continual meta-training: each train
+event stores up to ``store_per_class`` features per class and runs ``meta_steps`` meta-steps on
+episodes of the stored tasks and the current one (no meta-pre-training); ``outer_lr`` 3e-3 (paper 1e-4
+over 100k steps), float32, standard deviations floored at 1e-5; each task is solved by the inner loop
+on its whole training split (codes from ``solve_shots`` examples per class, relation partners capped
+at ``relation_partners``) and its W_t is stored per task key (task-incremental); ``polish_steps``
+(200) of Adam on W_t after the inner loop, from LEO's solution; multi-label tasks: one code per label,
+per-label BCE, sigmoid scores; no within-event checkpoints. Device: everything runs on ``ctx.device``
+with one host read per event (losses are kept as device tensors).
 
 Measured numbers and the full notes: docs/learners/leo.md.
 """
@@ -31,16 +34,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.learners._frozen_features import counted, encode_split, scores_as_predictions
-from nevis_bench.learner_kit.models import parameter_count
-from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
+from nevis_bench.learner_kit.features import (EncoderConfig, encoder_parameters, fit_standardiser, split_features,
+                                              standardised)
+from nevis_bench.learner_kit.models import parameter_usage
+from nevis_bench.learner_kit.tasks import task_kind
+from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
 
 MIN_STD = 1e-5
 
 
 @dataclass
-class LeoConfig:
+class LeoConfig(EncoderConfig):
     latent: int = 64
     latent_steps: int = 5
     finetune_steps: int = 5
@@ -62,11 +67,9 @@ class LeoConfig:
     store_per_class: int = 16  # stored features per class for later episodes (k_shot + val_per_class)
     solve_shots: int = 5  # codes per class when solving a task
     relation_partners: int = 32  # cap on the relation network's partners
-    polish_steps: int = 0  # optional Adam steps on W_t after the inner loop
+    standardise: bool = True  # [deviation] centre/scale features by the task's train statistics (then L2)
+    polish_steps: int = 200  # [deviation] Adam steps on W_t after the inner loop (0: LEO's inner loop only)
     polish_lr: float = 1e-2
-    encoder: str = "small_convnet"
-    encoder_seed: int = 0
-    input_size: int = 32
     eval_batch_size: int = 128
 
 
@@ -88,7 +91,7 @@ class LeoNet(nn.Module):
 def _dropout(x: torch.Tensor, p: float, gen) -> torch.Tensor:
     if gen is None or p <= 0:
         return x
-    keep = (torch.rand(x.shape, generator=gen) >= p).to(x.dtype)
+    keep = (torch.rand(x.shape, generator=gen, device=x.device) >= p).to(x.dtype)
     return x * keep / (1.0 - p)
 
 
@@ -98,7 +101,7 @@ def _gaussian(params: torch.Tensor, offset: float, gen):
     std = (torch.exp(u) - (1.0 - offset)).clamp_min(MIN_STD)
     if gen is None:
         return mean, mean, std
-    return mean + std * torch.randn(mean.shape, generator=gen), mean, std
+    return mean + std * torch.randn(mean.shape, generator=gen, device=mean.device), mean, std
 
 
 def _inner_loss(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, multi: bool) -> torch.Tensor:
@@ -136,7 +139,7 @@ def inner_loop(net: LeoNet, support, train_x, train_y, cfg: LeoConfig, multi: bo
 
     With ``gen`` (meta-training) codes and weights are sampled, dropout applies and the loops keep
     their graph for the outer gradient. Returns a dict with ``w`` (E, N, D), ``z0``, ``z``, ``kl`` and,
-    with ``record``, the training loss before and after the latent steps per episode.
+    with ``record``, the training loss before and after the latent steps per episode (device tensors).
     """
     meta = gen is not None
     samples = support.shape[2]
@@ -178,13 +181,13 @@ def orthogonality(weight: torch.Tensor) -> torch.Tensor:
     """mean((corr(rows) - I)^2) of ``weight`` (rows x columns)."""
     norms = weight.norm(dim=1, keepdim=True) + 1e-20
     corr = (weight @ weight.t()) / (norms @ norms.t())
-    return ((corr - torch.eye(len(weight))) ** 2).mean()
+    return ((corr - torch.eye(len(weight), device=weight.device)) ** 2).mean()
 
 
 def meta_loss(net: LeoNet, support, val_x, val_y, cfg: LeoConfig, gen) -> torch.Tensor:
     """The outer loss of a meta-batch: ``support`` (E, N, K, D), ``val_x`` (E, V, D), ``val_y`` (E, V)."""
     e, n, k, d = support.shape
-    train_y = torch.arange(n).repeat_interleave(k).expand(e, -1)
+    train_y = torch.arange(n, device=support.device).repeat_interleave(k).expand(e, -1)
     out = inner_loop(net, support, support.reshape(e, n * k, d), train_y, cfg, gen=gen)
     val = _inner_loss(_dropout(val_x, cfg.dropout, gen), out["w"], val_y, False)
     penalty = ((out["z"].detach() - out["z0"]) ** 2).mean()
@@ -193,64 +196,72 @@ def meta_loss(net: LeoNet, support, val_x, val_y, cfg: LeoConfig, gen) -> torch.
             + cfg.orthogonality_penalty * orthogonality(net.decoder.weight.t()))
 
 
-def sample_episodes(bank: list[tuple[torch.Tensor, torch.Tensor]], cfg: LeoConfig, gen):
-    """A meta-batch of N-way K-shot episodes from stored (features, labels); None when no task has 2 classes."""
-    need = cfg.k_shot + 1
-    eligible = []
-    for x, y in bank:
-        counts = torch.bincount(y, minlength=1) if len(y) else torch.zeros(0, dtype=torch.long)
-        classes = (counts >= need).nonzero().flatten()
-        if len(classes) >= 2:
-            eligible.append((x, y, classes, int(counts[classes].min())))
-    if not eligible:
+class EpisodePool:
+    """Stored (features, labels) of several tasks, indexed once so that drawing a meta-batch of episodes
+    is index arithmetic on the host (numpy) and one gather on the features' device: no host sync."""
+
+    def __init__(self, bank: list[tuple[torch.Tensor, torch.Tensor]], cfg: LeoConfig):
+        need = cfg.k_shot + 1
+        self.tasks, offset, xs = [], 0, []
+        for x, y in bank:
+            labels = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y).astype(np.int64)
+            groups = [np.flatnonzero(labels == c) + offset for c in np.unique(labels)]
+            groups = [g for g in groups if len(g) >= need]
+            if len(groups) >= 2:
+                self.tasks.append(groups)
+            offset += len(labels)
+            xs.append(x)
+        self.features = torch.cat(xs).float() if xs else None
+        self.valid = bool(self.tasks)
+        if not self.valid:
+            return
+        self.n = min(cfg.n_way, max(len(g) for g in self.tasks))
+        self.tasks = [g for g in self.tasks if len(g) >= self.n]
+        smallest = min(len(c) for g in self.tasks for c in g)
+        self.v = max(1, min(cfg.val_per_class, smallest - cfg.k_shot))
+
+
+def sample_episodes(pool: EpisodePool, cfg: LeoConfig, rng: np.random.Generator):
+    """A meta-batch of N-way K-shot episodes: (support (E, N, K, D), val_x (E, N*V, D), val_y (E, N*V))."""
+    if not pool.valid:
         return None
-    n = min(cfg.n_way, max(len(c) for _, _, c, _ in eligible))
-    eligible = [t for t in eligible if len(t[2]) >= n]
-    v = max(1, min(cfg.val_per_class, min(t[3] for t in eligible) - cfg.k_shot))
-    supports, vals, labels = [], [], []
-    for _ in range(cfg.meta_batch):
-        x, y, classes, _ = eligible[int(torch.randint(len(eligible), (1,), generator=gen))]
-        chosen = classes[torch.randperm(len(classes), generator=gen)[:n]]
-        sup, val = [], []
-        for c in chosen.tolist():
-            idx = (y == c).nonzero().flatten()
-            idx = idx[torch.randperm(len(idx), generator=gen)]
-            sup.append(x[idx[:cfg.k_shot]])
-            val.append(x[idx[cfg.k_shot:cfg.k_shot + v]])
-        supports.append(torch.stack(sup))
-        vals.append(torch.cat(val))
-        labels.append(torch.arange(n).repeat_interleave(v))
-    return torch.stack(supports).float(), torch.stack(vals).float(), torch.stack(labels)
+    n, k, v = pool.n, cfg.k_shot, pool.v
+    rows = np.empty((cfg.meta_batch, n, k + v), dtype=np.int64)
+    for e in range(cfg.meta_batch):
+        groups = pool.tasks[rng.integers(len(pool.tasks))]
+        for j, c in enumerate(rng.permutation(len(groups))[:n]):
+            rows[e, j] = rng.permutation(groups[c])[:k + v]
+    device = pool.features.device
+    x = pool.features[torch.from_numpy(rows).to(device)]  # (E, N, K+V, D)
+    support = x[:, :, :k]
+    val_x = x[:, :, k:].reshape(cfg.meta_batch, n * v, -1)
+    val_y = torch.arange(n, device=device).repeat_interleave(v).expand(cfg.meta_batch, -1)
+    return support, val_x, val_y
 
 
-def meta_step(net: LeoNet, optimizer, episode, cfg: LeoConfig, gen, ctx) -> tuple[float, int]:
-    """One meta-update on a meta-batch; returns (loss, FLOPs)."""
+def meta_step(net: LeoNet, optimizer, episode, cfg: LeoConfig, gen, ctx) -> tuple[torch.Tensor, int]:
+    """One meta-update on a meta-batch; returns (the loss as a device tensor, FLOPs). No host sync."""
     support, val_x, val_y = episode
 
     def fn():
         optimizer.zero_grad()
         loss = meta_loss(net, support, val_x, val_y, cfg, gen)
         loss.backward()
-        return float(loss.detach())
+        return loss.detach()
 
-    loss, flops = counted(ctx, ("leo-meta-step", tuple(support.shape), tuple(val_x.shape), cfg.latent,
-                                cfg.latent_steps, cfg.finetune_steps), fn)
-    params = list(net.parameters())
-    if not all(torch.isfinite(p.grad).all() for p in params):  # paper: the L2 gradient only
-        for name, p in net.named_parameters():
-            p.grad = cfg.l2_penalty * p.detach() if "lr" not in name else torch.zeros_like(p)
-    torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
-    for p in params:  # tf.clip_by_norm: per tensor
-        norm = p.grad.norm()
-        if norm > cfg.clip_norm:
-            p.grad.mul_(cfg.clip_norm / norm)
+    loss, flops = ctx.flops.measured(("leo-meta-step", tuple(support.shape), tuple(val_x.shape), cfg.latent,
+                                      cfg.latent_steps, cfg.finetune_steps), fn)
+    named = list(net.named_parameters())
+    finite = torch.stack([torch.isfinite(p.grad).all() for _, p in named]).all()
+    with torch.no_grad():
+        for name, p in named:  # paper: a non-finite gradient is replaced by the L2 gradient only
+            fallback = cfg.l2_penalty * p.detach() if "lr" not in name else torch.zeros_like(p)
+            p.grad = torch.where(finite, p.grad, fallback)
+        torch.nn.utils.clip_grad_value_([p for _, p in named], cfg.clip_value)
+        for _, p in named:  # tf.clip_by_norm: per tensor
+            p.grad.mul_((cfg.clip_norm / p.grad.norm().clamp_min(1e-12)).clamp(max=1.0))
     optimizer.step()
     return loss, flops
-
-
-def _features(split, ctx, cfg: LeoConfig, batch_size: int = 256):
-    x, y, flops = encode_split(split, ctx, cfg.encoder, cfg.encoder_seed, cfg.input_size, batch_size)
-    return F.normalize(x, dim=1), y, flops
 
 
 def _single_labels(y: torch.Tensor, multi: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -261,6 +272,17 @@ def _single_labels(y: torch.Tensor, multi: bool) -> tuple[torch.Tensor, torch.Te
     return single.nonzero().flatten(), y[single].argmax(1)
 
 
+def task_features(cfg: LeoConfig, ctx, task_key: str, split: str, stats=None):
+    """(features on ctx.device: standardised with ``stats`` (fitted here on a train split when None),
+    then L2-normalised; labels (CPU) or None; encoder FLOPs; the statistics)."""
+    x, labels, flops = split_features(cfg, ctx, task_key, split)
+    if cfg.standardise:
+        if stats is None:
+            stats = fit_standardiser(x)
+        x = standardised(x, stats)
+    return F.normalize(x, dim=1).to(ctx.device), labels, flops, stats
+
+
 class LeoLearner:
     checkpoints_within_event = False  # its loops run on frozen features; no within-event checkpoints
 
@@ -268,25 +290,28 @@ class LeoLearner:
         self.config = config
 
     def init(self):
-        return {"meta": None, "feature_dim": 0, "bank": {}, "heads": {}}
+        return {"meta": None, "feature_dim": 0, "bank": {}, "heads": {}, "standardiser": {}}
 
-    def net_from_state(self, state) -> LeoNet:
+    def net_from_state(self, state, device=None) -> LeoNet:
         cfg = self.config
         net = LeoNet(state["feature_dim"], cfg.latent, cfg.latent_lr_init, cfg.finetune_lr_init)
         net.load_state_dict(state["meta"])
-        return net
+        return net.to(device or torch.device("cpu"))
 
     def train(self, event, state, ctx):
         cfg, task = self.config, event.task
-        multi = task.kind == MULTI_LABEL
-        x, labels, flops = _features(ctx.data.split(task.key, event.train_split), ctx, cfg)
+        kind = task_kind(task)
+        multi, device = kind.multi_label, ctx.device
+        x, labels, flops, stats = task_features(cfg, ctx, task.key, event.train_split)
         dim = x.shape[1]
         if state["meta"] is None:
             with ctx.seeded("leo-init"):
-                net = LeoNet(dim, cfg.latent, cfg.latent_lr_init, cfg.finetune_lr_init)
+                net = LeoNet(dim, cfg.latent, cfg.latent_lr_init, cfg.finetune_lr_init).to(device)
         else:
-            net = self.net_from_state(state)
-        gen = torch.Generator().manual_seed(ctx.rng_seed("leo"))
+            net = self.net_from_state(state, device)
+        gen = torch.Generator().manual_seed(ctx.rng_seed("leo"))  # host: stored examples, solve shots
+        dgen = torch.Generator(device=device).manual_seed(ctx.rng_seed("leo", "device"))  # dropout, samples
+        rng = np.random.default_rng(ctx.rng_seed("leo", "episodes"))
         # store this task's features for later episodes (single-label examples, capped per class)
         pos, single = _single_labels(labels, multi)
         keep = []
@@ -295,37 +320,45 @@ class LeoLearner:
             keep.append(idx[torch.randperm(len(idx), generator=gen)[:cfg.store_per_class]])
         keep = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.long)
         bank = dict(state["bank"])
-        bank[task.key] = {"x": x[keep].half(), "y": (labels[keep].argmax(1) if multi else labels[keep]).long()}
+        bank[task.key] = {"x": x[keep.to(device)].half().cpu(),
+                          "y": (labels[keep].argmax(1) if multi else labels[keep]).long()}
         # meta-training on episodes of the stored tasks
-        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.outer_lr)
-        episodes = [(b["x"], b["y"]) for b in bank.values()]
-        losses, steps = [], 0
+        optimizer = torch.optim.Adam(net.parameters(), lr=cfg.outer_lr, fused=True)
+        pool = EpisodePool([(b["x"].to(device), b["y"]) for b in bank.values()], cfg)
+        losses = []
         net.train()
-        for _ in range(cfg.meta_steps):
-            episode = sample_episodes(episodes, cfg, gen)
-            if episode is None:
-                break
-            loss, f = meta_step(net, optimizer, episode, cfg, gen, ctx)
+        for _ in range(cfg.meta_steps if pool.valid else 0):
+            loss, f = meta_step(net, optimizer, sample_episodes(pool, cfg, rng), cfg, dgen, ctx)
             flops += f
             losses.append(loss)
-            steps += 1
         # solve the task: the inner loop on its training features
-        w, trained, f, info = self._solve(net, x, labels, task.num_classes, multi, gen, ctx)
+        w, trained, f, diagnostics = self._solve(net, x, labels, task.num_classes, multi, gen, ctx)
         flops += f
         heads = dict(state["heads"])
-        heads[task.key] = {"w": w, "trained": trained}
-        new_state = {"meta": {k: v.detach().clone() for k, v in net.state_dict().items()}, "feature_dim": dim,
-                     "bank": bank, "heads": heads}
-        stored = sum(len(b["y"]) for b in bank.values())
-        peak = parameter_count(net) + sum(h["w"].numel() for h in heads.values())
-        info.update({"meta_steps": steps, "meta_loss_first": losses[0] if losses else None,
-                     "meta_loss_last": losses[-1] if losses else None, "stored_features": stored})
-        return new_state, ResourceUsage(flops_train=float(flops), peak_parameter_count=peak,
-                                        peak_parameter_bytes=4 * peak, info=info)
+        heads[task.key] = {"w": w.cpu(), "trained": trained}
+        standardiser = dict(state.get("standardiser", {}))
+        if stats is not None:
+            standardiser[task.key] = stats
+        meta = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        new_state = {"meta": meta, "feature_dim": dim, "bank": bank, "heads": heads, "standardiser": standardiser}
+        # the one host read of the event: meta-losses and inner-loop diagnostics (device tensors until here)
+        reads = ([losses[0], losses[-1]] if losses else []) + list(diagnostics.values())
+        values = torch.stack([r.float().reshape(()) for r in reads]).tolist() if reads else []
+        first, last = (values[0], values[1]) if losses else (None, None)
+        info = {"meta_steps": len(losses), "stored_features": sum(len(b["y"]) for b in bank.values()),
+                "meta_loss_first": first, "meta_loss_last": last, "solved_classes": int(trained.sum()),
+                **dict(zip(diagnostics, values[2 if losses else 0:]))}
+        usage = parameter_usage(meta, [h["w"] for h in heads.values()])
+        enc = encoder_parameters(cfg, ctx.seed)
+        return new_state, ResourceUsage(
+            flops_train=float(flops), info=info,
+            peak_parameter_count=usage["peak_parameter_count"] + enc["peak_parameter_count"],
+            peak_parameter_bytes=usage["peak_parameter_bytes"] + enc["peak_parameter_bytes"])
 
     def _solve(self, net: LeoNet, x, labels, num_classes: int, multi: bool, gen, ctx):
-        cfg = self.config
-        w_full = torch.zeros(num_classes, x.shape[1])
+        """(W_t (K, D) on x's device, trained-class mask (CPU), FLOPs, device diagnostics)."""
+        cfg, device = self.config, x.device
+        w_full = torch.zeros(num_classes, x.shape[1], device=device)
         trained = torch.zeros(num_classes, dtype=torch.bool)
         if multi:
             members = [(labels[:, c] > 0.5).nonzero().flatten() for c in range(num_classes)]
@@ -333,7 +366,7 @@ class LeoLearner:
             members = [(labels == c).nonzero().flatten() for c in range(num_classes)]
         present = [c for c in range(num_classes) if len(members[c])]
         if not present:
-            return w_full, trained, 0, {"solved_classes": 0}
+            return w_full, trained, 0, {}
         k = max(1, min(cfg.solve_shots, max(len(members[c]) for c in present)))
         support = []
         for c in present:
@@ -341,54 +374,55 @@ class LeoLearner:
             order = idx[torch.randperm(len(idx), generator=gen)]
             if len(order) < k:
                 order = torch.cat([order, idx[torch.randint(len(idx), (k - len(order),), generator=gen)]])
-            support.append(x[order[:k]])
-        support = torch.stack(support).unsqueeze(0)  # (1, N, K, D)
+            support.append(order[:k])
+        support = x[torch.stack(support).to(device)].unsqueeze(0)  # (1, N, K, D)
         n = len(present)
         partners = None
         if n * k > cfg.relation_partners:
-            partners = torch.randperm(n * k, generator=gen)[:cfg.relation_partners]
+            partners = torch.randperm(n * k, generator=gen)[:cfg.relation_partners].to(device)
         if multi:
-            train_y = labels[:, present].float().unsqueeze(0)
+            train_y = labels[:, present].float().unsqueeze(0).to(device)
         else:
             lookup = torch.full((num_classes,), -1, dtype=torch.long)
             lookup[torch.tensor(present)] = torch.arange(n)
-            train_y = lookup[labels.long()].unsqueeze(0)
+            train_y = lookup[labels.long()].unsqueeze(0).to(device)
         net.eval()
 
         def fn():
             return inner_loop(net, support, x.unsqueeze(0), train_y, cfg, multi, partners=partners, record=True)
 
-        out, flops = counted(ctx, ("leo-solve", multi, n, k, len(x), x.shape[1], cfg.latent, cfg.latent_steps,
-                                   cfg.finetune_steps, partners is not None and len(partners)), fn)
+        out, flops = ctx.flops.measured(("leo-solve", multi, n, k, len(x), x.shape[1], cfg.latent, cfg.latent_steps,
+                                         cfg.finetune_steps, partners is not None and len(partners)), fn)
         w = out["w"][0].detach()
-        info = {"solved_classes": n, "inner_loss_before": float(out["loss_before"][0]),
-                "inner_loss_after_latent": float(out["loss_after_latent"][0])}
+        diagnostics = {"inner_loss_before": out["loss_before"][0], "inner_loss_after_latent": out["loss_after_latent"][0]}
         if cfg.polish_steps > 0:
+            diagnostics["inner_loss_after_inner_loop"] = _inner_loss(x.unsqueeze(0), w.unsqueeze(0), train_y, multi).detach()
             w = w.clone().requires_grad_(True)
-            opt = torch.optim.Adam([w], lr=cfg.polish_lr)
+            opt = torch.optim.Adam([w], lr=cfg.polish_lr, fused=True)
             for _ in range(cfg.polish_steps):
                 def step(w=w):
                     opt.zero_grad()
                     loss = _inner_loss(x.unsqueeze(0), w.unsqueeze(0), train_y, multi)
                     loss.backward()
-                    return loss
+                    return loss.detach()
 
-                _, f = counted(ctx, ("leo-polish", multi, n, len(x), x.shape[1]), step)
+                loss, f = ctx.flops.measured(("leo-polish", multi, n, len(x), x.shape[1]), step)
                 opt.step()
                 flops += f
             w = w.detach()
-        w_full[torch.tensor(present)] = w
+            diagnostics["polish_loss_last"] = loss
+        w_full[torch.tensor(present, device=device)] = w
         trained[torch.tensor(present)] = True
-        return w_full, trained, flops, info
+        return w_full, trained, flops, diagnostics
 
     def predict(self, event, state, ctx):
         cfg, task = self.config, event.task
         if task.key not in state["heads"]:
             raise RuntimeError(f"leo: task {task.key!r} was never trained")
         head = state["heads"][task.key]
-        w, trained = head["w"], head["trained"]
-        multi = task.kind == MULTI_LABEL
-        x, _, flops = _features(ctx.data.split(task.key, event.split), ctx, cfg, cfg.eval_batch_size)
+        kind = task_kind(task)
+        w, trained = head["w"].to(ctx.device), head["trained"].to(ctx.device)
+        x, _, flops, _ = task_features(cfg, ctx, task.key, event.split, state.get("standardiser", {}).get(task.key))
         total = float(flops)
         chunks = []
         with torch.no_grad():
@@ -396,22 +430,21 @@ class LeoLearner:
                 xb = x[start:start + cfg.eval_batch_size]
 
                 def score(xb=xb):
-                    logits = xb @ w.t()
-                    if multi:
-                        return torch.sigmoid(logits) * trained
-                    return torch.softmax(logits.masked_fill(~trained, float("-inf")), 1)
+                    return kind.probabilities((xb @ w.t()).masked_fill(~trained, float("-inf")))
 
-                s, f = counted(ctx, ("leo-predict", multi, len(xb), w.shape[0], w.shape[1]), score)
+                s, f = ctx.flops.measured(("leo-predict", kind.multi_label, len(xb), w.shape[0], w.shape[1]), score)
                 total += f
                 chunks.append(s)
-        scores = torch.cat(chunks).numpy() if chunks else np.zeros((0, task.num_classes), np.float32)
-
-        peak = w.numel()
-        return scores_as_predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total, peak_parameter_count=peak, peak_parameter_bytes=4 * peak)
+        scores = torch.cat(chunks) if chunks else torch.zeros((0, task.num_classes))
+        usage = parameter_usage(state["meta"], [h["w"] for h in state["heads"].values()])
+        enc = encoder_parameters(cfg, ctx.seed)
+        return kind.predictions(scores, cfg.eval_batch_size), ResourceUsage(
+            flops_inference=total, peak_parameter_count=usage["peak_parameter_count"] + enc["peak_parameter_count"],
+            peak_parameter_bytes=usage["peak_parameter_bytes"] + enc["peak_parameter_bytes"])
 
 
 @LEARNERS.register("leo", LeoConfig, test_overrides={"meta_steps": 3, "meta_batch": 2, "latent": 8,
-                                                     "latent_steps": 2, "finetune_steps": 2})
+                                                     "latent_steps": 2, "finetune_steps": 2, "polish_steps": 5})
 def make_leo(config: LeoConfig) -> LeoLearner:
     """LEO on frozen features: per-class latent codes decoded to classifier weights, meta-trained on stored features."""
     return LeoLearner(config)

@@ -14,34 +14,37 @@ during plain-SGD adaptation from the meta-learned theta0; the warp objective ``w
 over a trajectory buffer (second order; ``approx``: Hessian-free); ``simplified_leap`` on theta0;
 the paper-only continual fix for stale task parameters (``past_weight``).
 
-Deviations [deviation]: frozen random-convnet features instead of pixels (linear+ReLU blocks, HxH
-linear warps); warps initialised to the identity; a fresh zero-initialised head per task (BCE for
+Deviations [deviation]: frozen-encoder features instead of pixels (the one path,
+``learner_kit/features.py``: any encoder, default a random ``small_convnet`` seeded by the run seed;
+linear+ReLU blocks, HxH linear warps); warps initialised to the identity; a fresh zero-initialised head per task (BCE for
 multi-label tasks); stored theta_t of every task key predicts with the current omega (fixes:
-``past_weight``, ``freeze_after``); per-task input standardisation; the Leap gradient averaged over
+``past_weight``, ``freeze_after``); per-task input standardisation (train statistics kept in the state
+per task key); the Leap gradient averaged over
 segments; inner SGD lr 0.3, 300 steps, batch 64 (repo 0.1, 100, 128); ``meta_points`` = 30
 snapshots; the buffer holds the current task only; ``probe_loss`` at ``probe_step`` reported; no
 within-event checkpoints. Every inner step, meta-step and probe is counted with FlopCounterMode as
-train FLOPs.
+train FLOPs. Everything runs on ``ctx.device``; losses are read back once per event.
 
 Measured numbers and the full notes: docs/learners/warpgrad.md.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nevis_bench.learners._frozen_features import counted, encode_split, scores_as_predictions
-from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
+from nevis_bench.learner_kit.features import (EncoderConfig, encoder_parameters, fit_standardiser, split_features,
+                                              standardised)
+from nevis_bench.learner_kit.models import parameter_usage
+from nevis_bench.learner_kit.tasks import task_kind
+from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
 
 
 @dataclass
-class WarpGradConfig:
+class WarpGradConfig(EncoderConfig):
     hidden: int = 128  # width H of task and warp layers
     layers: int = 2  # task layers, each followed by a warp layer
     steps: int = 300  # [deviation] inner SGD steps per task (repo Omniglot: 100)
@@ -59,16 +62,19 @@ class WarpGradConfig:
     memory_per_task: int = 32  # stored training features per task for the past-task term
     freeze_after: int = 0  # meta-update the warps during the first N train events only (0: always)
     probe_step: int = 20  # inner step whose full training loss is reported (``probe_loss``)
-    encoder: str = "small_convnet"
-    encoder_seed: int = 0
-    input_size: int = 32
     eval_batch_size: int = 128
 
 
 def _task_loss(logits: torch.Tensor, targets: torch.Tensor, multi: bool) -> torch.Tensor:
+    """Mean per-class BCE (multi-label) or cross-entropy: the task kind's loss."""
     if multi:
         return F.binary_cross_entropy_with_logits(logits, targets.float())
     return F.cross_entropy(logits, targets.long())
+
+
+def _usage(cfg, ctx, *held) -> dict:
+    usage, enc = parameter_usage(*held), encoder_parameters(cfg, ctx.seed)
+    return {k: usage[k] + enc[k] for k in usage}
 
 
 def _forward(x: torch.Tensor, theta: list[torch.Tensor], omega: list[torch.Tensor]) -> torch.Tensor:
@@ -88,10 +94,6 @@ def _warp_names(layers: int) -> list[str]:
     return [f"warp{i}.{p}" for i in range(layers) for p in ("weight", "bias")]
 
 
-def _numel(tensors) -> int:
-    return sum(t.numel() for t in tensors)
-
-
 class WarpGradLearner:
     checkpoints_within_event = False  # its loops run on frozen features; no within-event checkpoints
 
@@ -99,23 +101,24 @@ class WarpGradLearner:
         self.config = config
 
     def init(self):
-        return {"theta0": None, "omega": None, "tasks": {}, "memory": [], "train_events": 0, "feature_dim": 0}
+        return {"theta0": None, "omega": None, "tasks": {}, "memory": [], "train_events": 0, "feature_dim": 0,
+                "standardiser": {}}
 
     # ----------------------------------------------------------------- helpers
     def _fresh(self, dim: int, ctx) -> tuple[dict, dict]:
-        """theta0 (nn.Linear default init, seeded) and identity warps."""
+        """theta0 (nn.Linear default init, seeded) and identity warps, on ``ctx.device``."""
         cfg = self.config
         theta0, omega = {}, {}
         with ctx.seeded("warpgrad-theta0"):
             width = dim
             for i in range(cfg.layers):
                 layer = torch.nn.Linear(width, cfg.hidden)
-                theta0[f"task{i}.weight"] = layer.weight.detach().clone()
-                theta0[f"task{i}.bias"] = layer.bias.detach().clone()
+                theta0[f"task{i}.weight"] = layer.weight.detach().clone().to(ctx.device)
+                theta0[f"task{i}.bias"] = layer.bias.detach().clone().to(ctx.device)
                 width = cfg.hidden
         for i in range(cfg.layers):
-            omega[f"warp{i}.weight"] = torch.eye(cfg.hidden)
-            omega[f"warp{i}.bias"] = torch.zeros(cfg.hidden)
+            omega[f"warp{i}.weight"] = torch.eye(cfg.hidden, device=ctx.device)
+            omega[f"warp{i}.bias"] = torch.zeros(cfg.hidden, device=ctx.device)
         return theta0, omega
 
     def _shape_key(self, dim: int) -> tuple:
@@ -124,20 +127,20 @@ class WarpGradLearner:
     # ------------------------------------------------------------------- train
     def train(self, event, state, ctx):
         cfg, task = self.config, event.task
-        multi = task.kind == MULTI_LABEL
-        split = ctx.data.split(task.key, event.train_split)
-        x, labels, encode_flops = encode_split(split, ctx, cfg.encoder, cfg.encoder_seed, cfg.input_size)
-        labels = labels.float() if multi else labels.long()
+        kind = task_kind(task)
+        multi, device = kind.multi_label, ctx.device
+        x, labels, encode_flops = split_features(cfg, ctx, task.key, event.train_split)
         dim, n = x.shape[1], len(x)
         if n == 0:
             raise RuntimeError(f"warpgrad: task {task.key!r} has no training examples")
-        mean, scale = x.mean(0), (x.std(0) if n > 1 else torch.ones(dim)).clamp_min(1e-4)
-        x = (x - mean) / scale
+        stats = fit_standardiser(x)
+        x = standardised(x, stats).to(device)
+        labels = labels.to(kind.target_dtype).to(device)
         if state["theta0"] is None:
             theta0, omega = self._fresh(dim, ctx)
         else:
-            theta0 = {k: v.clone() for k, v in state["theta0"].items()}
-            omega = {k: v.clone() for k, v in state["omega"].items()}
+            theta0 = {k: v.clone().to(device) for k, v in state["theta0"].items()}
+            omega = {k: v.clone().to(device) for k, v in state["omega"].items()}
         body, warps = _body_names(cfg.layers), _warp_names(cfg.layers)
         classes = task.num_classes
         shapes = self._shape_key(dim) + (classes, multi)
@@ -147,46 +150,49 @@ class WarpGradLearner:
 
         # --- adaptation: theta from theta0 (+ fresh zero head), omega frozen, trajectory buffered
         theta = [theta0[k].clone().requires_grad_(True) for k in body]
-        theta += [torch.zeros(classes, cfg.hidden, requires_grad=True), torch.zeros(classes, requires_grad=True)]
+        theta += [torch.zeros(classes, cfg.hidden, device=device, requires_grad=True),
+                  torch.zeros(classes, device=device, requires_grad=True)]
         omega_frozen = [omega[k] for k in warps]
         points = sorted({i * cfg.steps // max(1, cfg.meta_points) for i in range(max(0, cfg.meta_points))})
         buffer: list[list[torch.Tensor]] = []
         info: dict = {}
 
-        def full_loss(params) -> float:
+        reads: dict[str, torch.Tensor] = {}  # device scalars, read back once at the end of the event
+
+        def full_loss(params):
             with torch.no_grad():
-                value, f = counted(ctx, ("warpgrad-full-loss", n) + shapes,
-                                   lambda: _task_loss(_forward(x, params, omega_frozen), labels, multi))
-            return float(value), f
+                return ctx.flops.measured(("warpgrad-full-loss", n) + shapes,
+                                          lambda: _task_loss(_forward(x, params, omega_frozen), labels, multi))
 
         for step in range(cfg.steps + 1):
             if step in points and step < cfg.steps:
                 buffer.append([t.detach().clone() for t in theta])
             if step == cfg.probe_step:
-                info["probe_loss"], f = full_loss(theta)
+                reads["probe_loss"], f = full_loss(theta)
                 flops += f
             if step == cfg.steps:
                 break
-            idx = torch.randperm(n, generator=gen)[:batch]
+            idx = torch.randperm(n, generator=gen)[:batch].to(device)
 
             def inner(xb=x[idx], yb=labels[idx]):
                 loss = _task_loss(_forward(xb, theta, omega_frozen), yb, multi)
                 return torch.autograd.grad(loss, theta)
 
-            grads, f = counted(ctx, ("warpgrad-inner", batch) + shapes, inner)
+            grads, f = ctx.flops.measured(("warpgrad-inner", batch) + shapes, inner)
             flops += f
             with torch.no_grad():
                 for t, g in zip(theta, grads):
                     t.sub_(cfg.inner_lr * g)
         final = [t.detach().clone() for t in theta]
-        info["final_loss"], f = full_loss(final)
+        reads["final_loss"], f = full_loss(final)
         flops += f
 
         # --- store the task's parameters and a small memory of its features
         tasks = dict(state["tasks"])
         tasks[task.key] = {"theta": {k: v for k, v in zip(body + ["head.weight", "head.bias"], final)},
-                           "multi": multi, "num_classes": classes, "mean": mean, "scale": scale}
-        keep = torch.randperm(n, generator=gen)[: min(cfg.memory_per_task, n)]
+                           "multi": multi, "num_classes": classes}
+        standardiser = {**state.get("standardiser", {}), task.key: stats}
+        keep = torch.randperm(n, generator=gen)[: min(cfg.memory_per_task, n)].to(device)
         memory = [m for m in state["memory"] if m["key"] != task.key]
         memory.append({"key": task.key, "x": x[keep].clone(), "y": labels[keep].clone()})
         memory = memory[-cfg.past_tasks:] if cfg.past_tasks > 0 else []
@@ -199,19 +205,19 @@ class WarpGradLearner:
         if use_warp or use_past:
             omega_list = [omega[k].clone() for k in warps]
             before = [t.clone() for t in omega_list]
-            past = [([tasks[m["key"]]["theta"][k] for k in body + ["head.weight", "head.bias"]], m["x"], m["y"],
-                     tasks[m["key"]]["multi"]) for m in memory]
+            past = [([tasks[m["key"]]["theta"][k].to(device) for k in body + ["head.weight", "head.bias"]],
+                     m["x"].to(device), m["y"].to(device), tasks[m["key"]]["multi"]) for m in memory]
             past_key = tuple((len(m["x"]), tasks[m["key"]]["num_classes"], tasks[m["key"]]["multi"]) for m in memory)
             order = [i for _ in range(max(1, cfg.meta_epochs)) for i in torch.randperm(len(buffer), generator=gen).tolist()]
             if not use_warp:  # past-task term only: as many meta-steps as the warp objective would take
                 order = [0] * (max(1, cfg.meta_epochs) * max(1, len(points)))
             for i in order:
-                b1 = torch.randperm(n, generator=gen)[:batch]
-                b2 = torch.randperm(n, generator=gen)[:batch]
+                b1 = torch.randperm(n, generator=gen)[:batch].to(device)
+                b2 = torch.randperm(n, generator=gen)[:batch].to(device)
                 w_params = [t.requires_grad_(True) for t in omega_list]
 
                 def meta(i=i, b1=b1, b2=b2, w_params=w_params):
-                    total = torch.zeros(())
+                    total = torch.zeros((), device=device)
                     if use_warp:
                         start = [t.clone().requires_grad_(not cfg.approx) for t in buffer[i]]
                         if cfg.approx:
@@ -228,13 +234,13 @@ class WarpGradLearner:
                     return torch.autograd.grad(total, w_params)
 
                 key = ("warpgrad-meta", batch, cfg.approx, use_warp, use_past, past_key) + shapes
-                grads, f = counted(ctx, key, meta)
+                grads, f = ctx.flops.measured(key, meta)
                 flops += f
                 with torch.no_grad():
                     omega_list = [t.detach() - cfg.meta_lr * g for t, g in zip(w_params, grads)]
                 meta_steps += 1
             omega = {k: t.detach().clone() for k, t in zip(warps, omega_list)}
-            info["warp_change"] = float(math.sqrt(sum(float((a - b).pow(2).sum()) for a, b in zip(omega_list, before))))
+            reads["warp_change"] = torch.stack([(a - b).pow(2).sum() for a, b in zip(omega_list, before)]).sum().sqrt()
 
         # --- init objective: simplified Leap on theta0 (task layers only)
         if cfg.init_weight != 0 and len(buffer) > 0:
@@ -242,19 +248,22 @@ class WarpGradLearner:
             grad = [torch.zeros_like(theta0[k]) for k in body]
             for a, b in zip(path[:-1], path[1:]):
                 diff = [u - v for u, v in zip(a, b)]
-                norm = math.sqrt(sum(float(d.pow(2).sum()) for d in diff)) + 1e-9
+                norm = torch.stack([d.pow(2).sum() for d in diff]).sum().sqrt() + 1e-9  # stays on the device
                 for acc, d in zip(grad, diff):
                     acc.add_(d / norm)
             segments = len(path) - 1  # [deviation] mean, not sum, over segments (see the docstring)
             theta0 = {k: theta0[k] - cfg.init_lr * cfg.init_weight * g / segments for k, g in zip(body, grad)}
 
+        info.update(zip(reads, torch.stack(list(reads.values())).float().tolist()))  # the event's one read
         info.update({"meta_steps": meta_steps, "warps_frozen": bool(frozen), "trajectory_points": len(buffer)})
-        peak = (_numel(theta0.values()) + _numel(omega.values())
-                + sum(_numel(t["theta"].values()) for t in tasks.values()))
+        host = lambda d: {k: v.detach().cpu() for k, v in d.items()}  # noqa: E731 -- the state lives on the host
+        tasks[task.key]["theta"] = host(tasks[task.key]["theta"])
+        memory[-1] = {**memory[-1], "x": memory[-1]["x"].cpu(), "y": memory[-1]["y"].cpu()}
+        theta0, omega = host(theta0), host(omega)
         new_state = {"theta0": theta0, "omega": omega, "tasks": tasks, "memory": memory,
-                     "train_events": state["train_events"] + 1, "feature_dim": dim}
-        usage = ResourceUsage(flops_train=flops, peak_parameter_count=peak, peak_parameter_bytes=4 * peak, info=info)
-        return new_state, usage
+                     "train_events": state["train_events"] + 1, "feature_dim": dim, "standardiser": standardiser}
+        usage = _usage(cfg, ctx, theta0, omega, [t["theta"] for t in tasks.values()])
+        return new_state, ResourceUsage(flops_train=flops, info=info, **usage)
 
     # ----------------------------------------------------------------- predict
     def predict(self, event, state, ctx):
@@ -262,26 +271,24 @@ class WarpGradLearner:
         stored = state["tasks"].get(task.key)
         if stored is None or state["omega"] is None:
             raise RuntimeError(f"warpgrad: task {task.key!r} was never trained")
+        device, kind = ctx.device, task_kind(task)
         body = _body_names(cfg.layers) + ["head.weight", "head.bias"]
-        theta = [stored["theta"][k] for k in body]
-        omega = [state["omega"][k] for k in _warp_names(cfg.layers)]
-        multi = task.kind == MULTI_LABEL
-        split = ctx.data.split(task.key, event.split)
-        x, _, flops = encode_split(split, ctx, cfg.encoder, cfg.encoder_seed, cfg.input_size, cfg.eval_batch_size)
-        x = (x - stored["mean"]) / stored["scale"]
+        theta = [stored["theta"][k].to(device) for k in body]
+        omega = [state["omega"][k].to(device) for k in _warp_names(cfg.layers)]
+        x, _, flops = split_features(cfg, ctx, task.key, event.split)
+        x = standardised(x, state["standardiser"][task.key]).to(device)
         total = float(flops)
         outs = []
         with torch.no_grad():
             for start in range(0, len(x), cfg.eval_batch_size):
                 xb = x[start:start + cfg.eval_batch_size]
-                logits, f = counted(ctx, ("warpgrad-predict", len(xb), task.num_classes) + self._shape_key(x.shape[1]),
-                                    lambda xb=xb: _forward(xb, theta, omega))
+                logits, f = ctx.flops.measured(("warpgrad-predict", len(xb), task.num_classes)
+                                               + self._shape_key(x.shape[1]), lambda xb=xb: _forward(xb, theta, omega))
                 total += f
-                outs.append(torch.sigmoid(logits) if multi else torch.softmax(logits, 1))
-        scores = torch.cat(outs).numpy() if outs else np.zeros((0, task.num_classes), np.float32)
-
-        peak = _numel(theta) + _numel(omega)
-        return scores_as_predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total, peak_parameter_count=peak, peak_parameter_bytes=4 * peak)
+                outs.append(kind.probabilities(logits))
+        scores = torch.cat(outs) if outs else torch.zeros((0, task.num_classes))
+        usage = _usage(cfg, ctx, state["theta0"], state["omega"], [t["theta"] for t in state["tasks"].values()])
+        return kind.predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total, **usage)
 
 
 @LEARNERS.register("warpgrad", WarpGradConfig,
