@@ -121,6 +121,12 @@ def _task_axis(ax, positions: dict[tuple, int]) -> None:
     ax.set_xlim(-0.6, len(positions) - 0.4)
 
 
+def _label_room(positions: dict[tuple, int]) -> float:
+    """Inches the rotated task labels under the last panel take (about 0.06 inch a character at 6 pt)."""
+    longest = max((len(f"{s}. {k}") for s, k in positions), default=10)
+    return 0.06 * longest * (1.0 if len(positions) <= 40 else 4 / 6)
+
+
 def _panel_axes(figure: Figure, count: int) -> list:
     return list(figure.subplots(count, 1, squeeze=False, sharex=True)[:, 0])
 
@@ -136,7 +142,7 @@ def per_task_errors(panels: list[tuple[str, pd.DataFrame]], relative: bool, titl
     """
     with _style():
         positions = _task_positions(panels)
-        figure = _new_figure(max(6.0, 0.14 * len(positions) + 2.0), 1.9 * len(panels) + 1.4)
+        figure = _new_figure(max(6.0, 0.14 * len(positions) + 2.0), 1.9 * len(panels) + 1.4 + _label_room(positions))
         all_domains = sorted(set().union(*(set(frame["domain"]) for _, frame in panels)))
         colours = domain_colours(all_domains)
         axes = _panel_axes(figure, len(panels))
@@ -156,7 +162,7 @@ def compute_per_task(panels: list[tuple[str, pd.DataFrame]], title: str) -> byte
     """Stacked bars of FLOPs per task by phase; ``panels``: (label, frame of :func:`step_flops` columns)."""
     with _style():
         positions = _task_positions(panels)
-        figure = _new_figure(max(6.0, 0.14 * len(positions) + 2.0), 1.9 * len(panels) + 1.4)
+        figure = _new_figure(max(6.0, 0.14 * len(positions) + 2.0), 1.9 * len(panels) + 1.4 + _label_room(positions))
         axes = _panel_axes(figure, len(panels))
         for ax, (label, frame) in zip(axes, panels):
             bottom = np.zeros(len(frame))
@@ -178,19 +184,24 @@ def accuracy_matrix(matrix: pd.DataFrame, title: str) -> bytes:
     """Heatmap of the task metric (rows: evaluation points, columns: tasks); empty cells not measured."""
     with _style():
         rows, columns = matrix.shape
-        figure = _new_figure(max(4.0, 0.32 * columns + 2.5), max(3.0, 0.26 * rows + 1.8))
+        # cells of about 0.45 x 0.34 inches (50 x 37 px at the report's 110 dpi): task names in 8 pt and
+        # two-decimal values fit; the report shows the figure at this size in a scrolling container
+        label_room = 0.075 * max((len(str(label)) for label in matrix.index), default=8)
+        figure = _new_figure(max(5.0, 0.45 * columns + label_room + 2.0),
+                             max(3.5, 0.34 * rows + 0.075 * max((len(str(c)) for c in matrix.columns), default=8) + 1.5))
         ax = figure.add_subplot()
         values = np.ma.masked_invalid(matrix.to_numpy(dtype=float))
         image = ax.imshow(values, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
         ax.set_xticks(range(columns))
-        ax.set_xticklabels(matrix.columns, rotation=90, fontsize=6)
+        ax.set_xticklabels(matrix.columns, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
         ax.set_yticks(range(rows))
-        ax.set_yticklabels(matrix.index, fontsize=6)
+        ax.set_yticklabels(matrix.index, fontsize=8)
+        ax.set_xlabel("task (in order of first training)")
         ax.grid(False)
-        if rows * columns <= 600:
+        if rows * columns <= 2500:
             for (i, j), value in np.ndenumerate(values.filled(np.nan)):
                 if not np.isnan(value):
-                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=5,
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6.5,
                             color="white" if value < 0.6 else "black")
         figure.colorbar(image, ax=ax, label="accuracy / mAP")
         ax.set_title(title)

@@ -104,8 +104,8 @@ def to_latex(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_html(table: pd.DataFrame) -> str:
-    """An HTML ``<table>`` of the display strings."""
+def to_html(table: pd.DataFrame, sortable: bool = False) -> str:
+    """An HTML ``<table>`` of the display strings (``class="sortable"``: the report's script sorts it)."""
     numeric = _numeric(table)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     body = []
@@ -115,7 +115,8 @@ def to_html(table: pd.DataFrame) -> str:
             for cell, is_number in zip(cells, numeric)
         )
         body.append(f"<tr>{tds}</tr>")
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
+    opening = '<table class="sortable">' if sortable else "<table>"
+    return f"{opening}\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
 
 
 def write_table(table: pd.DataFrame, directory: Path, name: str) -> list[Path]:
