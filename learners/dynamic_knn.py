@@ -4,8 +4,9 @@ For every train event (NEVIS'22 reference: ``finetuning_dknn.py``, ``hype.py``):
 
 1. **Selection by kNN transfer**: the candidates are the stored model of every previous task key
    (``max_candidates`` > 0: the most recent ones) and a fresh model; each candidate's backbone
-   embeds at most ``knn_max_train`` train and ``knn_max_dev`` dev examples of the new task, and a
-   scikit-learn kNN (``knn_k`` = 5) scores the dev features (accuracy; mAP for multi-label tasks).
+   embeds at most ``knn_max_train`` train and ``knn_max_dev`` dev examples of the new task on
+   ``ctx.device``, and the kit's kNN (:mod:`nevis_bench.learner_kit.knn`, ``knn_k`` = 5) scores the
+   dev features (accuracy; mAP for multi-label tasks).
    The best candidate is the initialisation (the head too when the task key repeats).
 2. **Hyperparameter search**: ``num_trials`` trials of the shared recipe
    (:func:`nevis_bench.learner_kit.training.fit`) from that initialisation, learning rate
@@ -18,11 +19,10 @@ event is exact.
 
 Deviations: two bug fixes (the fresh candidate is ranked like the others; the kept trial is ranked
 by the dev error of the state it keeps, its best validation); defaults scaled to the synthetic
-streams (*adaptations*): 2 trials with a per-trial budget below half of ``independent``'s
-(``epochs`` 5, ``min_steps`` 25, ``max_steps`` 200), kNN on at most 250 train / 125 dev examples,
+streams (*adaptations*): 2 trials, each with ``independent``'s per-trial budget (the recipe's
+``epochs`` 12, ``min_steps`` 40, ``max_steps`` 400), kNN on at most 250 train / 125 dev examples,
 LR range [1e-2, 1e-1]; batch 64 instead of the reference's adaptive batch size. The reference's
-settings: ``-o num_trials=16 -o epochs=12 -o min_steps=40 -o max_steps=400 -o lr_min=1e-4
--o knn_max_train=10000 -o knn_max_dev=5000``.
+settings: ``-o num_trials=16 -o lr_min=1e-4 -o knn_max_train=10000 -o knn_max_dev=5000``.
 
 Measured numbers and the full notes: docs/learners/dynamic_knn.md.
 """
@@ -43,6 +43,7 @@ from nevis_bench.records import metrics
 from nevis_bench.data.cache import SplitData
 from nevis_bench.data.loader import eval_batches
 from nevis_bench.learners._finetuning import build_classifier, plain_state_dict, predict_saved
+from nevis_bench.learner_kit.knn import knn_flops, knn_scores
 from nevis_bench.learner_kit.models import make_backbone, parameter_usage
 from nevis_bench.protocol import MULTI_LABEL, ResourceUsage
 from nevis_bench.registry import LEARNERS
@@ -53,10 +54,7 @@ FRESH = "<fresh>"  # the name of the freshly initialised candidate
 
 @dataclass
 class DynamicKnnConfig(RecipeConfig):
-    # per-trial budget: half of the recipe's default (see the module docstring)
-    epochs: float = 5.0
-    min_steps: int = 25
-    max_steps: int = 200
+    # per-trial budget: the recipe's defaults (epochs 12, min_steps 40, max_steps 400), as independent's
     # hyperparameter search
     num_trials: int = 2
     lr_min: float = 1e-2
@@ -102,30 +100,32 @@ def _subset(split, limit: int, seed: int) -> SplitData:
 
 
 @torch.no_grad()
-def embed(backbone: nn.Module, split, config: DynamicKnnConfig, device) -> np.ndarray:
-    """Backbone features of every example of ``split`` (batch-norm on batch statistics, as the reference)."""
+def embed(backbone: nn.Module, split, config: DynamicKnnConfig, device) -> torch.Tensor:
+    """Backbone features (float32, on ``device``) of every example of ``split`` (batch-norm on batch
+    statistics, as the reference)."""
     backbone = copy.deepcopy(backbone).to(device)  # train-mode batch norm updates running stats: use a copy
     backbone.train()
-    out = []
-    for _, x, _ in eval_batches(split, config.knn_batch_size, config.input_size):
-        out.append(backbone(x.to(device)).float().cpu().numpy())
-    return np.concatenate(out).astype(np.float64)
+    out = [backbone(x.to(device)).float() for _, x, _ in eval_batches(split, config.knn_batch_size, config.input_size)]
+    return torch.cat(out)
 
 
-def knn_score(train_x: np.ndarray, train_y: np.ndarray, dev_x: np.ndarray, dev_y: np.ndarray,
-              kind: str, k: int) -> float:
-    """kNN transfer score: dev accuracy (single-label) or mAP of neighbour label frequencies (multi-label)."""
-    from sklearn.neighbors import KNeighborsClassifier
-
-    k = min(k, len(train_x))
-    if kind == MULTI_LABEL:
-        knn = KNeighborsClassifier(n_neighbors=k).fit(train_x, np.zeros(len(train_x), dtype=np.int64))
-        neighbours = knn.kneighbors(dev_x, return_distance=False)
-        scores = train_y[neighbours].mean(axis=1)  # per-label frequency among the k neighbours
-        _, value = metrics.task_metric(MULTI_LABEL, scores.astype(np.float64), dev_y)
+@torch.no_grad()
+def knn_score(train_x, train_y, dev_x, dev_y, kind: str, k: int) -> float:
+    """kNN transfer score with the kit's kNN (:func:`nevis_bench.learner_kit.knn.knn_scores`, on the
+    features' device): dev accuracy of the majority vote (vote ties to the lower class index), or the
+    mAP of the per-label neighbour frequencies (multi-label). Arrays or tensors."""
+    train_x = torch.as_tensor(train_x).float()
+    dev_x = torch.as_tensor(dev_x).float().to(train_x.device)
+    train_y, dev_y = np.asarray(train_y), np.asarray(dev_y)
+    multi = kind == MULTI_LABEL
+    num_classes = train_y.shape[1] if multi else int(max(train_y.max(), dev_y.max())) + 1
+    labels = torch.from_numpy(train_y.astype(np.float32) if multi else train_y.astype(np.int64)).to(train_x.device)
+    scores, _ = knn_scores(train_x, labels, dev_x, k, num_classes, multi)
+    scores = scores.double().cpu().numpy()
+    if multi:
+        _, value = metrics.task_metric(MULTI_LABEL, scores, dev_y)
         return 0.0 if math.isnan(value) else float(value)
-    knn = KNeighborsClassifier(n_neighbors=k).fit(train_x, train_y)
-    return float(knn.score(dev_x, dev_y))
+    return float(np.mean(scores.argmax(1) == dev_y))
 
 
 class DynamicKnnLearner:
@@ -158,7 +158,7 @@ class DynamicKnnLearner:
             scores[name] = knn_score(train_x, train_y, dev_x, dev_y, task.kind, cfg.knn_k)
             flops += ctx.flops.forward_examples(backbone, example, len(train), cfg.knn_batch_size)
             flops += ctx.flops.forward_examples(backbone, example, len(dev), cfg.knn_batch_size)
-            flops += 2 * len(dev) * len(train) * train_x.shape[1]
+            flops += knn_flops(len(dev), len(train), train_x.shape[1])
         best = max(scores.values())
         chosen = next(name for name, value in scores.items() if value == best)  # first of the ties
         return {"chosen": chosen, "scores": scores, "flops": float(flops),
@@ -195,8 +195,9 @@ class DynamicKnnLearner:
             progress["trials"].append(record)
             best = progress["best"]
             if best is None or result.best_dev_error < progress["trials"][best["index"]]["best_dev_error"]:
-                progress["best"] = {"index": index, "backbone": plain_state_dict(model.backbone),
-                                    "head": plain_state_dict(model.head)}
+                with torch.no_grad():  # copies, not a training step's work
+                    progress["best"] = {"index": index, "backbone": plain_state_dict(model.backbone),
+                                        "head": plain_state_dict(model.head)}
             del model
 
         kept = progress["best"]["index"]
