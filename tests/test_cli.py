@@ -99,10 +99,11 @@ def test_readme_commands_match_ci():
 
 HEAVY = ("torch", "tensorflow", "sklearn", "pandas", "matplotlib")
 COMMANDS = ("run", "resume", "summary", "streams", "learners", "report", "leaderboard", "data", "pretrain",
-            "encoders", "compare-encoders", "sweep", "audit")
+            "encoders", "compare-encoders", "sweep", "audit", "presets", "transfer-matrix")
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["learners", "list"], ["streams", "list"]]
+@pytest.mark.parametrize("argv", [["--help"], ["learners", "list"], ["streams", "list"], ["presets", "list"],
+                                  ["presets", "describe", "reference"]]
                          + [[command, "--help"] for command in COMMANDS])
 def test_help_and_listing_import_none_of_the_heavy_libraries(argv):
     probe = (
