@@ -80,77 +80,87 @@ def test_teacher_distils_every_old_task_head_in_ti_and_the_old_class_slice_in_ta
 
 # ----------------------------------------------------------------------------- runs on a 5-task split
 
-# 5 tasks x 2 classes of the synthetic COIL-100 stand-in, one shared label space, no replay.
-STREAM = {"tasks": 5, "classes_per_task": 2, "train_per_class": 32, "eval_per_class": 16}
+# 3 tasks x 2 classes of the synthetic COIL-100 stand-in, one shared label space, no replay.
+STREAM = {"tasks": 3, "classes_per_task": 2, "train_per_class": 32, "eval_per_class": 32}
 BUDGET = {"max_steps": 40, "min_steps": 40, "input_size": 16, "batch_size": 32, "mode": "ti"}
-# The fair baseline: the same learner and network, the agnostic head trained with CE directly
-# (specialist off) and no teacher (kt_weight = feat_weight = 0), i.e. plain fine-tuning of the shared
-# backbone with one head per task (the TI rows of the shared head). finetune_prev would not do: it
-# predicts every task with that task's own snapshot, so it cannot forget.
-FINETUNE = {**BUDGET, "specialist": "none", "kt_weight": 0.0, "feat_weight": 0.0}
+# The ablation: the same learner and network with no distillation from the previous model
+# (kt_weight = feat_weight = 0), i.e. plain fine-tuning of the shared backbone with one slice of the
+# shared head per task (TI). finetune_prev would not do: it keeps a separate head per task key.
+NO_DISTILLATION = {**BUDGET, "kt_weight": 0.0, "feat_weight": 0.0}
+SEEDS = (0, 1, 2)
 
-_RUNS: dict[str, tuple[dict, list[dict]]] = {}
+_RUNS: dict[tuple, tuple[dict, list[dict]]] = {}
 
 
-def _run(tmp_path_factory, data_dir, name, learner_config, stream=STREAM):
+def _run(tmp_path_factory, data_dir, name, learner_config, stream=STREAM, seed=0):
     """(final_eval summary, events) of one run, computed once per test session."""
-    if name not in _RUNS:
+    if (name, seed) not in _RUNS:
         from nevis_bench.run import runner
         values = {
             "stream": "synthetic-class-incremental", "learner": "muhdi",
             "runs_dir": str(tmp_path_factory.mktemp("muhdi_runs")), "data_dir": str(data_dir), "progress": False,
-            "final_eval": True, "run_name": name, "stream_options": stream, "learner_config": learner_config,
+            "final_eval": True, "run_name": f"{name}-{seed}", "seed": seed, "stream_options": stream,
+            "learner_config": learner_config,
         }
         run_dir, evaluator = runner.start(values)
         assert evaluator.run() == "complete"
-        _RUNS[name] = (run_dir.read_summary()["final_eval"], run_dir.read_events())
-    return _RUNS[name]
+        _RUNS[name, seed] = (run_dir.read_summary()["final_eval"], run_dir.read_events())
+    return _RUNS[name, seed]
 
 
-def test_muhdi_forgets_less_than_plain_finetuning_of_the_same_network_task_incremental(tmp_path_factory, data_dir):
-    # TI is where the paper's claim carries over: MuHDi keeps the old (domain) heads working by
-    # distilling the previous model (here mostly through local POD: the teacher's logit KL keeps the
-    # code's weight 1e-5); in TA the old classes also lose to the new ones' logits,
-    # which neither term addresses without replay (measured, seed 0: TA 0.20 vs 0.17 for fine-tuning,
-    # both at 0 on every old task).
-    # Measured, final average accuracy (forgetting) for seeds 0 / 1 / 2: fine-tuning 0.72 (0.34) /
-    # 0.66 (0.41) / 0.81 (0.19); muhdi 0.83 (0.15) / 0.81 (0.05) / 0.86 (0.15). This test runs seed 0.
-    base, _ = _run(tmp_path_factory, data_dir, "finetune", FINETUNE)
-    method, _ = _run(tmp_path_factory, data_dir, "muhdi", BUDGET)
-    base_acc, method_acc = 1 - base["final_average_error"], 1 - method["final_average_error"]
-    assert method_acc > base_acc + 0.05, (method_acc, base_acc)
-    assert method["average_forgetting"] < base["average_forgetting"] - 0.1, (method, base)
-    # every task was learned (TI chance is 0.5): the agnostic head learns through the specialist alone
-    just_trained = [row["values"][i] for i, row in enumerate(method["rows"][:-1])]
-    assert min(just_trained) > 0.7, just_trained
+def test_muhdi_forgets_less_than_its_no_distillation_ablation_on_three_seeds(tmp_path_factory, data_dir):
+    # TI is where the paper's claim carries over: MuHDi keeps the old heads working by distilling the
+    # previous model (mostly through local POD: the teacher's logit KL keeps the code's weight 1e-5).
+    # Measured numbers (per seed, 1 and 2 torch threads) in docs/learners/muhdi.md.
+    margins = []
+    for seed in SEEDS:
+        base, _ = _run(tmp_path_factory, data_dir, "no_distillation", NO_DISTILLATION, seed=seed)
+        method, _ = _run(tmp_path_factory, data_dir, "muhdi", BUDGET, seed=seed)
+        print(f"seed {seed}: forgetting muhdi {method['average_forgetting']:.3f}, "
+              f"no distillation {base['average_forgetting']:.3f}")
+        margins.append(base["average_forgetting"] - method["average_forgetting"])
+        # every task was learned (TI chance is 0.5)
+        just_trained = [row["values"][i] for i, row in enumerate(method["rows"][:-1])]
+        assert min(just_trained) > 0.7, just_trained
+    assert min(margins) > MUHDI_MIN_MARGIN and sum(margins) / len(margins) > MUHDI_MEAN_MARGIN, margins
 
 
-def test_removing_local_pod_increases_forgetting_and_costs_accuracy(tmp_path_factory, data_dir):
-    # Measured, final average accuracy (forgetting) for seeds 0 / 1 / 2: with POD 0.83 (0.15) /
-    # 0.81 (0.05) / 0.86 (0.15); without 0.77 (0.24) / 0.68 (0.34) / 0.78 (0.12). The accuracy drop
-    # holds for all three seeds, more forgetting for two of them (seed 0 runs here).
-    method, _ = _run(tmp_path_factory, data_dir, "muhdi", BUDGET)
-    no_pod, _ = _run(tmp_path_factory, data_dir, "muhdi_no_pod", {**BUDGET, "feat_weight": 0.0})
-    assert no_pod["final_average_error"] > method["final_average_error"] + 0.03, (no_pod, method)
-    assert no_pod["average_forgetting"] > method["average_forgetting"] + 0.05, (no_pod, method)
-
-
-def test_train_flops_include_the_specialist_head_and_the_teacher_forward(tmp_path_factory, data_dir):
-    _, base = _run(tmp_path_factory, data_dir, "finetune", FINETUNE)
+def test_train_flops_include_the_teacher_forward(tmp_path_factory, data_dir):
+    _, base = _run(tmp_path_factory, data_dir, "no_distillation", NO_DISTILLATION)
     _, method = _run(tmp_path_factory, data_dir, "muhdi", BUDGET)
-    base_train = [e["flops_train"] for e in base if e["event_type"] == "train"]
-    method_train = [e["flops_train"] for e in method if e["event_type"] == "train"]
-    # task 1: no teacher; the specialist head adds a little (a 2-way linear layer)
-    assert 1.0 < method_train[0] / base_train[0] < 1.01
+    base_train = [e["flops_train"] / e["learner_info"]["steps"] for e in base if e["event_type"] == "train"]
+    method_train = [e["flops_train"] / e["learner_info"]["steps"] for e in method if e["event_type"] == "train"]
+    # task 1: no teacher, and the deployed specialist is the task's rows: the same step
+    assert method_train[0] == base_train[0]
     # later tasks: + one teacher forward per step, about a third of a forward + backward
     for m, b in zip(method_train[1:], base_train[1:]):
         assert 1.25 < m / b < 1.45, (m, b)
 
 
 def test_task_agnostic_mode_learns_every_task(tmp_path_factory, data_dir):
-    stream = {**STREAM, "tasks": 3}
-    config = {**BUDGET, "mode": "ta"}
-    final, _ = _run(tmp_path_factory, data_dir, "muhdi_ta", config, stream)
+    final, _ = _run(tmp_path_factory, data_dir, "muhdi_ta", {**BUDGET, "mode": "ta"})
     # accuracy on each task right after training it, over every class seen so far (chance 1/2, 1/4, 1/6)
     just_trained = [row["values"][i] for i, row in enumerate(final["rows"][:-1])]
     assert min(just_trained) > 0.6, just_trained
+
+
+# ----------------------------------------------------------------------------- the specialist, deployed
+
+# one 20-class task at the recipe's defaults but 16x16 inputs (no teacher: the first task)
+ONE_TASK = {"tasks": 1, "classes_per_task": 20, "train_per_class": 16, "eval_per_class": 8}
+
+
+def test_the_deployed_specialist_learns_a_many_class_first_task_as_plain_training_does(tmp_path_factory, data_dir):
+    # The old default trained the deployed head only through a temperature-2 KL from a specialist
+    # trained from scratch at the same time, on 8 epochs: COIL-100 at task 1 of synthetic-short, error
+    # 0.82 against 0.21 for independent. Deployed, the task's rows are the specialist, trained with CE
+    # over the recipe's 12 epochs: the same as plain training, and far better than the separate one.
+    assert MuhdiConfig().epochs == 12.0
+    default, _ = _run(tmp_path_factory, data_dir, "one_default", {"input_size": 16}, ONE_TASK)
+    plain, _ = _run(tmp_path_factory, data_dir, "one_plain",
+                    {"input_size": 16, "specialist": "none", "kt_weight": 0.0, "feat_weight": 0.0}, ONE_TASK)
+    separate, _ = _run(tmp_path_factory, data_dir, "one_separate", {"input_size": 16, "specialist": "separate"},
+                       ONE_TASK)
+    error = default["final_average_error"]
+    assert error == plain["final_average_error"], (default, plain)
+    assert error < separate["final_average_error"] - SEPARATE_MARGIN, (default, separate)
