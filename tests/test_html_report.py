@@ -35,7 +35,7 @@ def test_every_table_scrolls_sorts_and_shows_the_reference_metrics(report):
     page = report.read_text()
     tables = re.findall(r'(<div class="scroll">)?<table( class="sortable")?>', page)
     assert tables and all(wrapper and sortable for wrapper, sortable in tables)
-    assert all(f'<div class="scroll"><img' in figure for figure in re.findall(r"<figure>.*?</figure>", page, re.S))
+    assert all('<div class="scroll"><img' in figure for figure in re.findall(r"<figure>.*?</figure>", page, re.S))
     header = re.search(r"<h2>Leaderboard</h2>.*?<thead><tr>(.*?)</tr>", page, re.S).group(1)
     for column in ("average_error", "average_single_label_accuracy", "weighted_single_label_accuracy",
                    "average_multi_label_map", "headline_flops", "reference_flops"):

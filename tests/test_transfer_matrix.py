@@ -21,7 +21,7 @@ def test_transfer_matrix_on_three_synthetic_datasets(tmp_path, capsys):
     assert list(errors.index) == list(errors.columns) == DATASETS and errors.notna().all().all()
     diagonal = table[table["source"] == table["target"]]
     assert (diagonal["transfer"] == 0).all()
-    (out / "transfer_matrix.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "transfer_matrix.png").read_bytes().startswith(b"\x89PNG")
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(runs) == 9 and any("coil20--to--umist" in name for name in runs)
     # a pair run trains the source, then the target, and the cell is the target's error

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import inspect
 import os
 import sys
 
@@ -101,16 +100,14 @@ def resolve_dataset(name: str):
 
 
 def _stream(name: str, data_dir: str, tfds_data_dir: str | None):
-    from nevis_bench.registry import STREAMS, RegistryError
+    """A registered stream or a stream file, given the data folders where it takes them."""
+    from nevis_bench.registry import RegistryError
+    from nevis_bench.stream_options import open_stream
 
     try:
-        factory = STREAMS.get(name).factory
+        return open_stream(name, {}, data_dir=data_dir, tfds_data_dir=tfds_data_dir)
     except RegistryError as error:
         raise _usage(str(error)) from error
-    parameters = inspect.signature(factory).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    options = {k: v for k, v in (("data_dir", data_dir), ("tfds_data_dir", tfds_data_dir)) if v is not None}
-    return factory(**{k: v for k, v in options.items() if takes_any or k in parameters})
 
 
 def _first_years(stream, stop_year: int | None) -> dict:
