@@ -42,22 +42,23 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from nevis_bench.learners._finetuning import plain_state_dict
 from torch import nn
 
-from nevis_bench.run.context import LearnerContext
-from nevis_bench.learner_kit.tasks import task_kind
-from nevis_bench.learners._finetuning import plain_state_dict
 from nevis_bench.learner_kit.models import make_backbone, parameter_usage
-from nevis_bench.protocol import MULTI_LABEL, ResourceUsage, TaskInfo
+from nevis_bench.learner_kit.tasks import task_kind
 from nevis_bench.learner_kit.training import (
     FitResult, RecipeConfig, batch_size_for, evaluate_error, fit, make_optimizer, predict_batches,
 )
+from nevis_bench.protocol import MULTI_LABEL, ResourceUsage, TaskInfo
+from nevis_bench.run.context import LearnerContext
 
 LABEL_SPACES = ("stream", "per_task")
 MODES = ("ta", "ti")
@@ -300,7 +301,7 @@ def train_loop(student: MultiHeadNet, teacher: MultiHeadNet | None, task: TaskIn
     dev_error = None
     if validate:
         dev = ctx.data.split(task.key, "dev")
-        dev_error = lambda: evaluate_error(view, task, dev, recipe, device)  # noqa: E731
+        dev_error = lambda: evaluate_error(view, task, dev, recipe, device)
     return fit(student, task, ctx, recipe, tag, loss=loss, step_flops=step_flops, optimizer=optimizer,
                dev_error=dev_error, validate=validate, clip_grad_norm=clip_grad_norm, after_step=after_step)
 

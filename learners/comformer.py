@@ -34,8 +34,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from nevis_bench.learners._distillation import (
+    DistillConfig, DistillLearner, EventPlan, deployed, kd_kl,
+)
 
-from nevis_bench.learners._distillation import DistillConfig, DistillLearner, EventPlan, deployed, kd_kl
 from nevis_bench.protocol import MULTI_LABEL
 from nevis_bench.registry import LEARNERS
 

@@ -41,14 +41,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-
 from nevis_bench.learners._distillation import (
     DistillConfig, DistillLearner, EventPlan, deployed, kd_kl, local_pod,
 )
+
 from nevis_bench.protocol import MULTI_LABEL
 from nevis_bench.registry import LEARNERS
-
 
 SPECIALISTS = ("deployed", "separate", "none")
 

@@ -5,11 +5,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from torch import nn
-
 from nevis_bench.learners._distillation import (
     Batch, DistillConfig, EventPlan, MultiHeadNet, assign_space, deployed, initial_state, updated_spaces,
 )
+from torch import nn
+
 from nevis_bench.protocol import SINGLE_LABEL, TaskInfo
 
 

