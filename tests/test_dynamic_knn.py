@@ -189,3 +189,17 @@ def test_a_stop_inside_the_second_trial_resumes_to_the_same_model_and_usage(cons
     for part in ("backbone", "head"):
         for name, tensor in reference_state["models"]["a_copy"][part].items():
             assert torch.equal(tensor, resumed_state["models"]["a_copy"][part][name]), name
+
+
+def test_every_trial_gets_independents_per_trial_budget_and_selection_uses_the_kit_knn():
+    from nevis_bench.learner_kit.training import RecipeConfig
+    from nevis_bench.registry import LEARNERS
+
+    independent = LEARNERS.get("independent").config_class()
+    ours = DynamicKnnConfig()
+    for name in ("epochs", "min_steps", "max_steps", "batch_size", "backbone", "patience"):
+        assert getattr(ours, name) == getattr(independent, name) == getattr(RecipeConfig(), name), name
+    # the kit's kNN: distance ties to the lower reference index, vote ties to the lower class
+    train_x = torch.tensor([[1.0], [-1.0], [1.0], [3.0]])
+    assert knn_score(train_x, np.array([2, 1, 0, 0]), torch.zeros(1, 1), np.array([2]), SINGLE_LABEL, 1) == 1.0
+    assert knn_score(train_x, np.array([2, 1, 0, 0]), torch.zeros(1, 1), np.array([1]), SINGLE_LABEL, 2) == 1.0
