@@ -5,7 +5,14 @@ Not a learner itself. Three pieces, each written once:
 * **The network and its heads** (all five). One backbone carried over from task to task (as
   ``finetune_prev``) and one linear head per *head key*: the task key, or, when ``task.label_space``
   is set (``synthetic-class-incremental``), the label space, so the tasks of a class-incremental
-  stream share one head over the whole space and are scored task-agnostically over every class.
+  stream share one head over the whole space (replayed examples of earlier tasks train it too).
+  On a shared head the current batch's loss (and fit's validation) is over the task's own classes,
+  the other logits masked (as ER-ACE, Caccia et al. 2022, for the current batch); replayed rows use
+  every class of the head. Measured: with the loss over all classes, the second task's first steps
+  (old classes' logits far above the new ones) collapsed the network at the default learning rate
+  (dev error stuck at 0.75 = one constant class of four; learning_rate 0.01 learned it, 0.05 did
+  not). Predictions score a task over its own classes (``scores="task"``, task-aware, as
+  ``finetune_prev``'s per-task heads) or over the whole space (``scores="space"``, task-agnostic).
   :class:`MultiHeadNet` holds the backbone and every head trained so far; its ``forward`` is the
   current task's head, which is what ``fit``'s validation and FLOP counts see. The state is plain
   data: ``backbone`` (a state dict), ``heads`` (head key -> state dict), ``kinds`` (head key ->
@@ -69,20 +76,33 @@ def head_kind(state: dict, key: str) -> TaskKind:
 
 
 class MultiHeadNet(nn.Module):
-    """A backbone and named linear heads; ``forward`` uses the ``current`` head."""
+    """A backbone and named linear heads; ``forward`` uses the ``current`` head.
 
-    def __init__(self, backbone: nn.Module, heads: dict[str, nn.Linear], current: str):
+    ``own_classes``: on a shared label space, the classes of the task being trained; ``forward`` and
+    :meth:`current_logits` then give -inf to every other class of the head, so the current batch's
+    loss and the validation are over the task's own classes (see the module docstring)."""
+
+    def __init__(self, backbone: nn.Module, heads: dict[str, nn.Linear], current: str,
+                 own_classes: list[int] | None = None):
         super().__init__()
         self.backbone = backbone
         self.names = list(heads)
         self.heads = nn.ModuleList([heads[n] for n in self.names])
         self.current = current
+        mask = torch.zeros(heads[current].out_features)
+        if own_classes is not None:
+            mask.fill_(float("-inf"))
+            mask[torch.tensor(own_classes, dtype=torch.int64)] = 0.0
+        self.register_buffer("mask", mask, persistent=False)
 
     def head(self, name: str) -> nn.Linear:
         return self.heads[self.names.index(name)]
 
+    def current_logits(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.current)(features) + self.mask
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.current)(self.backbone(x))
+        return self.current_logits(self.backbone(x))
 
 
 def build_net(recipe: RecipeConfig, ctx, state: dict, task: TaskInfo) -> MultiHeadNet:
@@ -101,7 +121,10 @@ def build_net(recipe: RecipeConfig, ctx, state: dict, task: TaskInfo) -> MultiHe
     if key not in heads:
         with ctx.seeded("init", key):
             heads[key] = nn.Linear(backbone.feature_dim, task.num_classes)
-    return MultiHeadNet(backbone, heads, key).to(ctx.device)
+    own = None
+    if task.label_space and task.kind != MULTI_LABEL:
+        own = sorted(int(c) for c in np.unique(np.asarray(ctx.data.split(task.key, "train").labels)))
+    return MultiHeadNet(backbone, heads, key, own).to(ctx.device)
 
 
 def initial_state(**extra) -> dict:

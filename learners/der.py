@@ -41,7 +41,7 @@ class DERLearner(ERLearner):
         logit_batch, label_batch = batches
         features = net.backbone(torch.cat([x, logit_batch.x, label_batch.x]))
         n, r = x.shape[0], len(logit_batch)
-        current = kind.loss(net.head(net.current)(features[:n]), y)
+        current = kind.loss(net.current_logits(features[:n]), y)
         cfg = self.config
         dark = rp.replay_loss(net, kinds, features[n:n + r], logit_batch, alpha=cfg.alpha, beta=0.0)
         labels = rp.replay_loss(net, kinds, features[n + r:], label_batch, alpha=0.0, beta=cfg.beta)

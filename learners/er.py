@@ -54,7 +54,7 @@ class ERLearner:
         """(total loss, current-batch loss) of one step with the replayed ``batches``."""
         features = net.backbone(torch.cat([x] + [b.x for b in batches]))
         n = x.shape[0]
-        current = kind.loss(net.head(net.current)(features[:n]), y)
+        current = kind.loss(net.current_logits(features[:n]), y)
         return current + rp.replay_loss(net, kinds, features[n:], batches[0]), current
 
     def step_hooks(self, state, ctx):

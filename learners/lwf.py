@@ -76,7 +76,7 @@ class LwFLearner:
     def objective(self, net, teacher, kind, old, x, y):
         cfg = self.config
         features = net.backbone(x)
-        current = kind.loss(net.head(net.current)(features), y)
+        current = kind.loss(net.current_logits(features), y)
         with torch.no_grad():
             taught = teacher.backbone(x)
         terms = []
