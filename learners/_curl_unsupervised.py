@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from nevis_bench.learners._curl_core import (CurlConfig, CurlNet, adam, claims, component_posterior, curl_features,
-                                             expand, learning_rate_at, marginal_elbo, task_steps)
-from nevis_bench.learner_kit.features import encoder_parameters
+                                             expand, marginal_elbo, task_steps)
+from nevis_bench.learner_kit.features import encoder_parameters, fit_standardiser, split_features
 from nevis_bench.learner_kit.models import parameter_usage
 from nevis_bench.learner_kit.tasks import task_kind
 from nevis_bench.protocol import ResourceUsage
@@ -46,8 +46,14 @@ def train(cfg: CurlConfig, space: str, event, state, ctx):
     task = event.task
     kind = task_kind(task)
     multi, device = kind.multi_label, ctx.device
-    x, labels, encode_flops, standardiser = curl_features(cfg, ctx, task.key, event.train_split,
-                                                          state.get("standardiser", {}), STATS_KEY)
+    standardiser = state.get("standardiser", {})
+    if cfg.standardise and STATS_KEY not in standardiser:  # the first train event: fit, one scalar scale
+        raw, _, _ = split_features(cfg, ctx, task.key, event.train_split)
+        stats = fit_standardiser(raw)
+        stats["std"] = stats["std"].mean().expand_as(stats["std"]).clone()
+        standardiser = {**standardiser, STATS_KEY: stats}
+    x, labels, encode_flops, standardiser = curl_features(cfg, ctx, task.key, event.train_split, standardiser,
+                                                          STATS_KEY)
     dim, cap = x.shape[1], cfg.max_components
     with ctx.seeded("curl-init", "unsupervised"):
         net = CurlNet(dim, cfg.hidden, cfg.latent, cap)
@@ -74,9 +80,7 @@ def train(cfg: CurlConfig, space: str, event, state, ctx):
     flops = {"encode": float(encode_flops), "steps": 0.0, "replay": 0.0, "expansion": 0.0, "readout": 0.0,
              "priors": 0.0}
     expansions, real_steps, gen_steps, poor_seen = [], 0, 0, 0
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(cfg, step, steps)
+    for step in range(steps):  # a constant learning rate: the expansion threshold follows running ELBO statistics
         gstep = step0 + step
         generated = replay and cfg.gen_every_n > 0 and step % cfg.gen_every_n == cfg.gen_every_n - 1
         if generated:  # SMGR: a batch of the snapshot, trained at its generating component
