@@ -114,3 +114,14 @@ def test_sweep_expansion_validates_before_running(tmp_path, data_dir):
     loaded = sweep.load_sweep(path)
     assert [r.name.rsplit("--", 1)[1] for r in loaded.runs] == ["seed0", "seed1", "seed2"]
     assert loaded.runs[0].name == sweep.load_sweep(path).runs[0].name  # deterministic
+
+
+def test_a_sweep_file_can_run_every_learner_on_the_reference_preset(tmp_path, data_dir):
+    path = write_sweep(tmp_path, data_dir, ["independent"], [0])
+    path.write_text(path.read_text().replace("num_cpus = 1", 'num_cpus = 1\npreset = "reference"\nimage_size = 64'))
+    run = sweep.load_sweep(path).runs[0]
+    assert run.values["preset"] == "reference" and run.values["image_size"] == 64
+    from nevis_bench.run import runner
+
+    prepared = runner.validate(dict(run.values))
+    assert prepared.config.learner_config["backbone"] == "cifar_resnet34"

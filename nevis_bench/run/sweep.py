@@ -10,7 +10,8 @@ A sweep file expands ``learners x configurations x seeds x streams`` into runs::
     num_gpus = 0                          # ... or one GPU (then device defaults to "cuda")
     max_retries = 2                       # resumptions after a failure or a dead worker
     # device, data_dir, final, final_eval, stop_year, image_size, checkpoint_every_steps,
-    # checkpoint_every_seconds, learner_module: run settings shared by every run
+    # checkpoint_every_seconds, learner_module, preset, image_framing, tfds_data_dir: run settings
+    # shared by every run
 
     [configurations.base]                 # learner_config tables, each applied to every learner
     max_steps = 400
@@ -52,7 +53,7 @@ CRASH_EXIT_CODE = 17
 
 SHARED_RUN_FIELDS = (
     "device", "data_dir", "final", "final_eval", "stop_year", "image_size", "checkpoint_every_steps",
-    "checkpoint_every_seconds", "learner_module",
+    "checkpoint_every_seconds", "learner_module", "preset", "image_framing", "tfds_data_dir",
 )
 
 
