@@ -112,7 +112,8 @@ def _train_events(run_dir):
 
 def test_each_baseline_counts_its_extra_work_above_finetune_prev_event_by_event(tmp_path, data_dir):
     # Same steps (patience 0: no early stopping), same validations: the differences are the work each
-    # method adds. First event: no buffer / teacher / Fisher yet, except EWC's Fisher after the task.
+    # method adds. First event: no buffer / teacher / Fisher yet, except EWC's Fisher after the task
+    # and DER++'s stored logits (measured: 2.386e10 against 2.266e10 for finetune_prev).
     base = _train_events(_run(tmp_path, data_dir, "finetune_prev", SMALL))
     for name in BASELINES:
         run_dir = _run(tmp_path, data_dir, name, {**SMALL, **SMALL_EXTRA.get(name, {})})
@@ -122,9 +123,57 @@ def test_each_baseline_counts_its_extra_work_above_finetune_prev_event_by_event(
         first, second = events[0]["flops_train"], events[1]["flops_train"]
         if name == "ewc":  # the Fisher passes after each task, nothing more per step
             assert first > base[0]["flops_train"] and second > base[1]["flops_train"]
+        elif name == "der":  # the forward passes of the logits stored with the buffer's examples, then replay
+            assert first > base[0]["flops_train"] and second > 1.05 * base[1]["flops_train"]
         else:
             assert first == pytest.approx(base[0]["flops_train"], rel=0.02)  # nothing to replay / distil yet
             assert second > 1.05 * base[1]["flops_train"], (name, second, base[1]["flops_train"])
         if name in ("er", "der", "agem"):
             assert events[1]["learner_info"]["buffer_examples"] == 40  # full buffer, its bytes in the state
             assert run_dir.read_summary()["peak_state_bytes"] > 40 * 32 * 32  # raw images held
+
+
+# ----------------------------------------------------------------------------- the acceptance of issue 19
+
+SEEDS = (0, 1, 2)
+_CI_RUNS: dict = {}
+
+
+def _ci_final(tmp_path_factory, data_dir, learner, seed):
+    """(average forgetting, final average accuracy, headline FLOPs) on synthetic-class-incremental at
+    default settings (5 tasks x 4 classes, the leaderboard's setup); one run per (learner, seed)."""
+    if (learner, seed) not in _CI_RUNS:
+        run_dir = _run(tmp_path_factory.mktemp(f"ci-{learner}-{seed}"), data_dir, learner, {},
+                       stream="synthetic-class-incremental", seed=seed)
+        summary = run_dir.read_summary()
+        final = summary["final_eval"]
+        headline = summary["flops_train"] + summary["flops_validation"] + summary["flops_search"] + summary["flops_selection"]
+        _CI_RUNS[learner, seed] = (final["average_forgetting"], 1.0 - final["final_average_error"], headline)
+    return _CI_RUNS[learner, seed]
+
+
+@pytest.mark.slow  # 18 runs at the leaderboard's defaults: forgetting needs the full budget (see below)
+@pytest.mark.parametrize("name", BASELINES)
+def test_on_the_class_incremental_stream_each_baseline_forgets_less_than_finetune_prev(name, tmp_path_factory, data_dir):
+    # At reduced budgets (3 tasks, 20 steps a task) finetune_prev's task-aware heads did not forget at
+    # all (forgetting -0.05 on seed 0: the backbone kept improving), so this runs at the defaults.
+    margins = []
+    for seed in SEEDS:
+        base = _ci_final(tmp_path_factory, data_dir, "finetune_prev", seed)
+        method = _ci_final(tmp_path_factory, data_dir, name, seed)
+        print(f"seed {seed}: forgetting {name} {method[0]:.3f}, finetune_prev {base[0]:.3f}")
+        margins.append(base[0] - method[0])
+        assert method[2] > base[2]  # more headline FLOPs: replay, teacher or Fisher on top of the same steps
+    assert min(margins) > 0.0 and sum(margins) / len(margins) > 0.03, margins
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ("er", "der"))
+def test_on_the_class_incremental_stream_replay_beats_finetune_prev_final_accuracy(name, tmp_path_factory, data_dir):
+    margins = []
+    for seed in SEEDS:
+        base = _ci_final(tmp_path_factory, data_dir, "finetune_prev", seed)
+        method = _ci_final(tmp_path_factory, data_dir, name, seed)
+        print(f"seed {seed}: final accuracy {name} {method[1]:.3f}, finetune_prev {base[1]:.3f}")
+        margins.append(method[1] - base[1])
+    assert min(margins) > 0.0 and sum(margins) / len(margins) > 0.03, margins
