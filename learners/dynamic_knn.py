@@ -13,7 +13,8 @@ For every train event (NEVIS'22 reference: ``finetuning_dknn.py``, ``hype.py``):
    log-uniform in [``lr_min``, ``lr_max``], label smoothing uniform in [0, ``label_smoothing_max``].
 3. The kept trial's model is stored under the task key and predicts that task (no forgetting).
 
-Compute: the kept trial is ``train``, discarded trials ``search``, the kNN scoring (backbone
+Compute: the kept trial's steps are ``train``, discarded trials' steps ``search``, the validations
+of every trial ``validation``, the kNN scoring (backbone
 forwards + ``2 n_dev n_train D`` distance FLOPs per candidate) ``selection``. Resume inside a train
 event is exact.
 
@@ -189,7 +190,7 @@ class DynamicKnnLearner:
             inner = resume.get("fit") if resume.get("trial") == index else None
             trial_ctx = ctx.nested(inner, lambda fit_state, i=index: {"outer": progress, "trial": i, "fit": fit_state})
             result = fit(model, task, trial_ctx, recipe, tag=f"trial{index}")
-            # a discarded trial's validations are part of its search cost; the kept one's are validation
+            # every trial's validations are validation FLOPs (the reference's count has none of them)
             record = {**space[index], **result.info(), "flops": result.flops_train,
                       "flops_validation": result.flops_validation}
             progress["trials"].append(record)
@@ -203,7 +204,7 @@ class DynamicKnnLearner:
         kept = progress["best"]["index"]
         trials = progress["trials"]
         flops_train = trials[kept]["flops"]
-        flops_search = sum(t["flops"] + t["flops_validation"] for i, t in enumerate(trials) if i != kept)
+        flops_search = sum(t["flops"] for i, t in enumerate(trials) if i != kept)
         models = {k: v for k, v in state["models"].items() if k != task.key}
         models[task.key] = {"backbone": progress["best"]["backbone"], "head": progress["best"]["head"]}
         info = {
@@ -214,7 +215,7 @@ class DynamicKnnLearner:
         }
         usage = ResourceUsage(
             flops_train=float(flops_train), flops_search=float(flops_search),
-            flops_validation=float(trials[kept]["flops_validation"]),
+            flops_validation=float(sum(t["flops_validation"] for t in trials)),
             flops_selection=selection["flops"], info=info, **parameter_usage(models),
         )
         return {"models": models}, usage

@@ -78,8 +78,8 @@ class ResourceUsage:
     forward pass that training needs (validation on dev, frozen-encoder features, teachers, replay);
     ``flops_search`` the hyperparameter trials that were not kept; ``flops_selection`` choosing
     among models or initialisations; ``flops_validation`` the forward passes over ``dev`` that pick
-    the kept state or stop training early (of the kept model; a search trial's validation is part of
-    its ``flops_search``); ``flops_inference`` what a predict event computes.
+    the kept state or stop training early (of every model trained, search trials included);
+    ``flops_inference`` what a predict event computes.
     ``info`` carries learner-specific numbers (steps taken, early stopping, ...) into the records.
     """
 
