@@ -29,7 +29,7 @@ def coil100(tmp_path_factory):
     from nevis_bench.registry import STREAMS
 
     stream = STREAMS.get("synthetic-short").factory()
-    data = StreamData(stream, 2004, tmp_path_factory.mktemp("data"), 32)
+    data = StreamData(stream, 2005, tmp_path_factory.mktemp("data"), 32)  # tasks before 2005
     data.prepare(progress=False)
     task = next(e.task for e in stream.entries if e.task.key == "coil100")
     return data, task
