@@ -123,6 +123,10 @@ def build_net(recipe: RecipeConfig, ctx, state: dict, task: TaskInfo) -> MultiHe
             heads[key] = nn.Linear(backbone.feature_dim, task.num_classes)
     own = None
     if task.label_space and task.kind != MULTI_LABEL:
+        if recipe.label_smoothing > 0:
+            # smoothing spreads target mass over every class of the head, the masked (-inf) ones too
+            raise ValueError(f"task {task.key!r} shares the label space {task.label_space!r}: its loss is over its "
+                             "own classes of the shared head, which label smoothing cannot be; set -o label_smoothing=0")
         own = sorted(int(c) for c in np.unique(np.asarray(ctx.data.split(task.key, "train").labels)))
     return MultiHeadNet(backbone, heads, key, own).to(ctx.device)
 
