@@ -48,6 +48,10 @@ class ComformerConfig(DistillConfig):
     # never stops early either): with patience 3, synthetic COIL-100 as a first task stopped at step 49 of
     # 94 on a dev plateau at error 0.635 (0.655 on dev_test); trained to the end it reaches 0.17 (seed 0)
     patience: int = 0
+    # The protocol names the task of every predict event, and finetune_prev, muhdi and the standard
+    # baselines score a task over its own classes: ti by default compares like with like on the
+    # class-incremental leaderboard; ta (every seen class) is the paper's class-incremental setting.
+    mode: str = "ti"
     kd_weight: float = 1.0  # the paper uses 10; with this recipe 10 stops new classes from being learned
     gamma: float = 2.0  # reweighting exponent
     alpha: float = 1.0  # multiplier on the teacher's logits

@@ -47,7 +47,7 @@ def test_pseudo_labels_come_from_confident_teacher_predictions_over_old_classes(
 # 3 tasks x 2 classes of the synthetic COIL-100 stand-in, one shared head, no replay, task-agnostic.
 STREAM = {"tasks": 3, "classes_per_task": 2, "train_per_class": 32, "eval_per_class": 32}
 BUDGET = {"max_steps": 40, "min_steps": 40, "input_size": 16, "batch_size": 32, "random_crop": False,
-          "learning_rate": 0.01}
+          "learning_rate": 0.01, "mode": "ta"}  # task-agnostic: the setting the paper's method is for
 # The fair baseline: the same learner, network and recipe with every CoMFormer term off (no
 # distillation, no pseudo-labels, no weight aligning), i.e. plain fine-tuning of one shared head with
 # CE over the classes seen so far (finetune_prev keeps a head per task key, so it is not comparable).
