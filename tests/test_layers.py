@@ -14,10 +14,14 @@ ALLOWED = {
     "registry": {"errors"},
     "data": {"protocol", "errors"},
     "stream": {"data", "protocol", "errors"},
+    # opening streams: a registered name with its checked options, or a user's stream file
+    "stream_file": {"data", "stream", "protocol", "errors", "registry"},
+    "stream_options": {"stream", "stream_file", "data", "protocol", "errors", "registry"},
     "records": {"protocol", "errors"},
     "learner_kit": {"data", "stream", "records", "protocol", "errors", "registry"},
-    "run": {"data", "stream", "records", "learner_kit", "protocol", "errors", "registry"},
-    "conformance": {"run", "data", "stream", "records", "learner_kit", "protocol", "errors", "registry"},
+    "run": {"data", "stream", "stream_options", "records", "learner_kit", "protocol", "errors", "registry"},
+    "conformance": {"run", "data", "stream", "stream_options", "records", "learner_kit", "protocol", "errors",
+                    "registry"},
     "reports": {"run", "records", "protocol", "errors"},
 }
 
