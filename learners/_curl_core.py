@@ -43,6 +43,10 @@ class CurlConfig(EncoderConfig):
     match_samples: int = 32  # generated samples per earlier component for its prior update (with replay)
     top_k: int = 8  # components whose ELBO is evaluated at prediction
     predict_with: str = "cluster"  # "cluster" (q(y|x), the paper's classifier) or "elbo" (component posterior)
+    # On a shared (class-incremental) label space: "task" scores a task's examples over the classes that
+    # task trained (task-aware, as finetune_prev's per-task heads and the other learners do by default);
+    # "space" over every class of the space seen so far (task-agnostic, the paper's setting).
+    scores: str = "task"
     shared_label_space: bool = False
     standardise: bool = True  # [deviation] centre/scale features by train statistics (per task key; the
     #                         first task's of a shared label space / of the unsupervised mode)
@@ -61,6 +65,8 @@ class CurlConfig(EncoderConfig):
     def __post_init__(self):
         if self.mode not in ("supervised", "unsupervised"):
             raise ValueError(f"curl: mode must be 'supervised' or 'unsupervised', not {self.mode!r}")
+        if self.scores not in ("task", "space"):
+            raise ValueError(f"curl: scores must be 'task' or 'space', not {self.scores!r}")
 
 
 _SP1 = math.log(math.e - 1.0)  # softplus(_SP1) = 1: heads and priors start at unit scale

@@ -64,7 +64,8 @@ class CurlLearner:
     def init(self):
         if self.config.mode == "unsupervised":
             return unsupervised.initial_state()
-        return {"components": [], "counts": torch.zeros(0), "params": None, "feature_dim": 0, "standardiser": {}}
+        return {"components": [], "counts": torch.zeros(0), "params": None, "feature_dim": 0, "standardiser": {},
+                "task_classes": {}}
 
     def _space(self, task) -> str:
         """Components are keyed by (space, class): the task's shared label space when the stream names
@@ -193,7 +194,8 @@ class CurlLearner:
         usage = usage_of(cfg, ctx, net, snapshot)
         info = {"components": k, "steps": steps, "real_steps": real_steps, "generated_steps": gen_steps}
         new_state = {"components": components, "counts": counts, "params": params, "feature_dim": dim,
-                     "standardiser": standardiser}
+                     "standardiser": standardiser,
+                     "task_classes": {**state.get("task_classes", {}), task.key: [int(c) for c in present]}}
         return new_state, ResourceUsage(flops_train=flops, info=info, **usage)
 
     def _net(self, state, device) -> CurlNet:
@@ -209,6 +211,9 @@ class CurlLearner:
             return unsupervised.predict(cfg, self._space(task), event, state, ctx)
         space, device = self._space(task), ctx.device
         cand = [(i, c) for i, (s, c) in enumerate(state["components"]) if s == space and c < task.num_classes]
+        if cfg.scores == "task" and task.key in state.get("task_classes", {}):
+            own = set(state["task_classes"][task.key])
+            cand = [(i, c) for i, c in cand if c in own]
         if not cand:
             raise RuntimeError(f"curl: task {task.key!r} was never trained")
         net = self._net(state, device)
