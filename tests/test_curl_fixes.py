@@ -7,18 +7,14 @@ constant learning rate whatever the task's size."""
 import dataclasses
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from nevis_bench.learner_kit.features import fit_standardiser
-from nevis_bench.learner_kit.flops import FlopCounter
 from nevis_bench.learners import _curl_core
 from nevis_bench.learners._curl_core import CurlConfig, learning_rate_at, task_steps
 from nevis_bench.learners.curl import CurlLearner
-from nevis_bench.protocol import PredictEvent, TrainEvent
-from nevis_bench.run.context import LearnerContext
-from tests.test_leo import collinear_task, patch_features
+from tests.test_leo import collinear_task, fit_and_score, patch_features
 
 
 @pytest.fixture(autouse=True)
@@ -43,28 +39,18 @@ def test_steps_follow_the_task_size_and_the_learning_rate_decays():
     assert all(a >= b for a, b in zip(lrs, lrs[1:]))
 
 
-def _fit_and_score(config, task, splits, seed):
-    learner, flops = CurlLearner(config), FlopCounter()
-    ctx = LearnerContext(data=None, device=torch.device("cpu"), seed=seed, event_index=0, flops=flops)
-    state, usage = learner.train(TrainEvent(0, task), learner.init(), ctx)
-    ctx = LearnerContext(data=None, device=torch.device("cpu"), seed=seed, event_index=1, flops=flops)
-    batches, _ = learner.predict(PredictEvent(1, task, "dev_test"), state, ctx)
-    scores = np.concatenate([b.scores for b in batches])
-    return float((scores.argmax(1) == splits["dev_test"][1].numpy()).mean()), state, usage
-
-
 def test_default_curl_standardises_near_collinear_features(monkeypatch):
     config = CurlConfig(hidden=64)
     for seed in (0, 1, 2):
         task, splits = collinear_task(seed)
         patch_features(monkeypatch, _curl_core, splits)
-        accuracy, state, usage = _fit_and_score(config, task, splits, seed)
+        accuracy, state, usage = fit_and_score(CurlLearner(config), task, splits, seed)
         print(f"seed {seed}: dev accuracy {accuracy:.3f}; {usage.info}")
         assert accuracy >= 0.8
         assert usage.info["steps"] == task_steps(config, len(splits["train"][1]))
         stats, expected = state["standardiser"][task.key], fit_standardiser(splits["train"][0])
         assert torch.allclose(stats["mean"], expected["mean"]) and torch.allclose(stats["std"], expected["std"])
         if seed == 0:  # the code before issue 14: uncentred features
-            raw, _, _ = _fit_and_score(dataclasses.replace(config, standardise=False), task, splits, seed)
+            raw, _, _ = fit_and_score(CurlLearner(dataclasses.replace(config, standardise=False)), task, splits, seed)
             print(f"uncentred: {raw:.3f}")
             assert raw <= accuracy - 0.3

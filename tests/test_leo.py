@@ -191,8 +191,8 @@ def patch_features(monkeypatch, module, splits):
     monkeypatch.setattr(module, "split_features", fake)
 
 
-def _fit_and_score(config, task, splits, seed):
-    learner = leo.LeoLearner(config)
+def fit_and_score(learner, task, splits, seed):
+    """Train ``learner`` on ``task`` (features patched in) and return (dev_test accuracy, state, usage)."""
     flops = FlopCounter()
     ctx = LearnerContext(data=None, device=torch.device("cpu"), seed=seed, event_index=0, flops=flops)
     state, usage = learner.train(TrainEvent(0, task), learner.init(), ctx)
@@ -212,11 +212,12 @@ def test_default_leo_standardises_near_collinear_features_and_polishes(monkeypat
         cos = torch.nn.functional.cosine_similarity(splits["train"][0], splits["train"][0].mean(0, keepdim=True))
         assert float(cos.min()) >= 0.98
         patch_features(monkeypatch, leo, splits)
-        accuracy, state, usage = _fit_and_score(config, task, splits, seed)
+        accuracy, state, usage = fit_and_score(leo.LeoLearner(config), task, splits, seed)
         print(f"seed {seed}: dev accuracy {accuracy:.3f}; info {usage.info}")
         assert accuracy >= 0.8
         if seed == SEEDS[0]:  # the code before issue 14: uncentred features, no polish (measured 0.12-0.26)
-            raw, _, _ = _fit_and_score(dataclasses.replace(config, standardise=False, polish_steps=0), task, splits, seed)
+            plain = leo.LeoLearner(dataclasses.replace(config, standardise=False, polish_steps=0))
+            raw, _, _ = fit_and_score(plain, task, splits, seed)
             print(f"uncentred, no polish: {raw:.3f}")
             assert raw <= accuracy - 0.3
         stats = state["standardiser"][task.key]
