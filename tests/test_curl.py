@@ -127,17 +127,13 @@ def _unsupervised_run(stream, data, order, **overrides):
     return state, usages, active, correct / total
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Unsupervised CURL's 300-step run was not bit-reproducible with 2 intra-op threads (readout accuracy
-    0.150-0.217 over repeated runs on one machine before issue 14); with one thread it is."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# one intra-op thread (tests/conftest.py): unsupervised CURL's 300-step run was not bit-reproducible with
+# 2 intra-op threads (readout accuracy 0.150-0.217 over repeated runs on one machine before issue 14); with
+# one thread it is
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_unsupervised_curl_expands_on_new_classes_and_reads_out_labels(split_data, one_thread):
+def test_unsupervised_curl_expands_on_new_classes_and_reads_out_labels(split_data):
     stream, data = split_data
     state, usages, active, accuracy = _unsupervised_run(stream, data, ORDER)
     print(f"active components after each event: {active}; accuracy over 12 classes {accuracy:.3f} (chance 0.083)")

@@ -20,14 +20,10 @@ EPISODES = 200
 SEEDS = (0, 1, 2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these loops are many tiny ops, which several threads only slow down on a shared
-    machine (measured: a 125-step curl fit took 106 s with 2 threads among other jobs, 16 s with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# one intra-op thread (tests/conftest.py): these loops are many tiny ops, which several threads only slow
+# down on a shared machine (measured: a 125-step curl fit took 106 s with 2 threads among other jobs, 16 s
+# with one)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
