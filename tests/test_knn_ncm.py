@@ -6,16 +6,14 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 import torch
 
-from nevis_bench.learner_kit.features import fit_standardiser
 from nevis_bench.learner_kit.knn import knn_scores
 from nevis_bench.learner_kit.tasks import TaskKind
 from nevis_bench.learners import _per_task_features
 from nevis_bench.learners.knn import KnnConfig, KnnLearner
 from nevis_bench.learners.ncm import NcmConfig, NcmLearner
-from nevis_bench.protocol import MULTI_LABEL, SINGLE_LABEL, PredictEvent, TaskInfo, TrainEvent
+from nevis_bench.protocol import SINGLE_LABEL, PredictEvent, TaskInfo, TrainEvent
 from nevis_bench.run.context import LearnerContext
 from nevis_bench.learner_kit.flops import FlopCounter
 
