@@ -21,8 +21,7 @@ import torch.nn.functional as F
 
 from nevis_bench.learners._curl_core import (CurlConfig, CurlNet, adam, claims, component_posterior, curl_features,
                                              expand, marginal_elbo, task_steps)
-from nevis_bench.learner_kit.features import encoder_parameters, fit_standardiser, split_features
-from nevis_bench.learner_kit.models import parameter_usage
+from nevis_bench.learner_kit.features import fit_standardiser, held_parameters, split_features
 from nevis_bench.learner_kit.tasks import task_kind
 from nevis_bench.protocol import ResourceUsage
 
@@ -30,8 +29,7 @@ STATS_KEY = "unsupervised"  # one standardisation for every task: the first trai
 
 
 def _usage(cfg: CurlConfig, ctx, *held) -> dict:
-    usage, enc = parameter_usage(*held), encoder_parameters(cfg, ctx.seed)
-    return {k: usage[k] + enc[k] for k in usage}
+    return held_parameters(cfg, ctx.seed, *held)
 
 
 def initial_state() -> dict:

@@ -22,18 +22,15 @@ from __future__ import annotations
 import torch
 
 from nevis_bench.learner_kit.features import (
-    encoder_parameters, fit_standardiser, split_features, standardised,
+    fit_standardiser, held_parameters, split_features, standardised,
 )
-from nevis_bench.learner_kit.models import parameter_usage
 from nevis_bench.learner_kit.tasks import TaskKind, task_kind
 from nevis_bench.protocol import ResourceUsage
 
 
 def held_usage(config, seed: int, *held) -> dict[str, int]:
     """``peak_parameter_*`` of the frozen encoder plus everything in ``held``."""
-    encoder = encoder_parameters(config, seed)
-    stored = parameter_usage(*held)
-    return {key: encoder[key] + stored[key] for key in encoder}
+    return held_parameters(config, seed, *held)
 
 
 def to_state(model: dict) -> dict:

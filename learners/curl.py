@@ -42,8 +42,7 @@ import torch.nn.functional as F
 from nevis_bench.learners import _curl_unsupervised as unsupervised
 from nevis_bench.learners._curl_core import (CurlConfig, CurlNet, adam, curl_features, learning_rate_at, net_from_state,
                                              task_steps)
-from nevis_bench.learner_kit.features import encoder_parameters
-from nevis_bench.learner_kit.models import parameter_usage
+from nevis_bench.learner_kit.features import held_parameters
 from nevis_bench.learner_kit.tasks import task_kind
 from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
@@ -51,8 +50,7 @@ from nevis_bench.registry import LEARNERS
 
 def usage_of(cfg: CurlConfig, ctx, *held) -> dict:
     """``peak_parameter_*`` of the held networks plus the frozen encoder."""
-    usage, enc = parameter_usage(*held), encoder_parameters(cfg, ctx.seed)
-    return {k: usage[k] + enc[k] for k in usage}
+    return held_parameters(cfg, ctx.seed, *held)
 
 
 class CurlLearner:

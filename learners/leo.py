@@ -34,9 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nevis_bench.learner_kit.features import (EncoderConfig, encoder_parameters, fit_standardiser, split_features,
+from nevis_bench.learner_kit.features import (EncoderConfig, fit_standardiser, held_parameters, split_features,
                                               standardised)
-from nevis_bench.learner_kit.models import parameter_usage
 from nevis_bench.learner_kit.tasks import task_kind
 from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
@@ -348,12 +347,8 @@ class LeoLearner:
         info = {"meta_steps": len(losses), "stored_features": sum(len(b["y"]) for b in bank.values()),
                 "meta_loss_first": first, "meta_loss_last": last, "solved_classes": int(trained.sum()),
                 **dict(zip(diagnostics, values[2 if losses else 0:]))}
-        usage = parameter_usage(meta, [h["w"] for h in heads.values()])
-        enc = encoder_parameters(cfg, ctx.seed)
-        return new_state, ResourceUsage(
-            flops_train=float(flops), info=info,
-            peak_parameter_count=usage["peak_parameter_count"] + enc["peak_parameter_count"],
-            peak_parameter_bytes=usage["peak_parameter_bytes"] + enc["peak_parameter_bytes"])
+        return new_state, ResourceUsage(flops_train=float(flops), info=info,
+                                        **held_parameters(cfg, ctx.seed, meta, [h["w"] for h in heads.values()]))
 
     def _solve(self, net: LeoNet, x, labels, num_classes: int, multi: bool, gen, ctx):
         """(W_t (K, D) on x's device, trained-class mask (CPU), FLOPs, device diagnostics)."""
@@ -436,11 +431,8 @@ class LeoLearner:
                 total += f
                 chunks.append(s)
         scores = torch.cat(chunks) if chunks else torch.zeros((0, task.num_classes))
-        usage = parameter_usage(state["meta"], [h["w"] for h in state["heads"].values()])
-        enc = encoder_parameters(cfg, ctx.seed)
-        return kind.predictions(scores, cfg.eval_batch_size), ResourceUsage(
-            flops_inference=total, peak_parameter_count=usage["peak_parameter_count"] + enc["peak_parameter_count"],
-            peak_parameter_bytes=usage["peak_parameter_bytes"] + enc["peak_parameter_bytes"])
+        held = held_parameters(cfg, ctx.seed, state["meta"], [h["w"] for h in state["heads"].values()])
+        return kind.predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total, **held)
 
 
 @LEARNERS.register("leo", LeoConfig, test_overrides={"meta_steps": 3, "meta_batch": 2, "latent": 8,

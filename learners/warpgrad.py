@@ -35,9 +35,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nevis_bench.learner_kit.features import (EncoderConfig, encoder_parameters, fit_standardiser, split_features,
+from nevis_bench.learner_kit.features import (EncoderConfig, fit_standardiser, held_parameters, split_features,
                                               standardised)
-from nevis_bench.learner_kit.models import parameter_usage
 from nevis_bench.learner_kit.tasks import task_kind
 from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
@@ -73,8 +72,7 @@ def _task_loss(logits: torch.Tensor, targets: torch.Tensor, multi: bool) -> torc
 
 
 def _usage(cfg, ctx, *held) -> dict:
-    usage, enc = parameter_usage(*held), encoder_parameters(cfg, ctx.seed)
-    return {k: usage[k] + enc[k] for k in usage}
+    return held_parameters(cfg, ctx.seed, *held)
 
 
 def _forward(x: torch.Tensor, theta: list[torch.Tensor], omega: list[torch.Tensor]) -> torch.Tensor:

@@ -8,6 +8,8 @@ import textwrap
 
 import torch
 
+from nevis_bench.learner_kit.models import parameter_usage
+
 from nevis_bench.learner_kit.knn import knn_scores
 from nevis_bench.learner_kit.tasks import TaskKind
 from nevis_bench.learners import _per_task_features
@@ -155,8 +157,9 @@ def test_train_statistics_are_kept_per_task_key_and_standardise_the_predicted_sp
                           ("a", "test"): (torch.tensor([[11.0, 3.5], [11.0, 0.5]]), None),
                           ("b", "train"): (train * 100, torch.tensor([1, 1, 0, 0]))})
     monkeypatch.setattr(_per_task_features, "split_features", fake)
-    monkeypatch.setattr(_per_task_features, "encoder_parameters",
-                        lambda config, seed: {"peak_parameter_count": 7, "peak_parameter_bytes": 28})
+    # a stand-in frozen encoder of 7 parameters, so no encoder is loaded
+    monkeypatch.setattr(_per_task_features, "held_parameters",
+                        lambda config, seed, *held: parameter_usage(torch.zeros(7), *held))
     learner = NcmLearner(NcmConfig())
     state = learner.init()
     for key in ("a", "b"):

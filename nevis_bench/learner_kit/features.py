@@ -14,8 +14,8 @@ latent_replay, curl, leo, warpgrad).
   stalls models trained on them. :func:`fit_standardiser` takes per-dimension mean and standard
   deviation of a task's train features; the learner keeps them in its state (plain tensors) and
   applies the same statistics to every split of that task with :func:`standardised`.
-* **Accounting.** :func:`encoder_parameters` is the frozen encoder's part of a learner's
-  ``peak_parameter_count`` (the learner holds it whether or not it is in the state).
+* **Accounting.** :func:`held_parameters` is a frozen-feature learner's ``peak_parameter_*``: the frozen
+  encoder (held whether or not it is in the state) plus everything else it holds.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from nevis_bench.learner_kit.encoders import Encoder, encode, load_encoder
-from nevis_bench.learner_kit.models import parameter_bytes, parameter_count
+from nevis_bench.learner_kit.models import parameter_usage
 
 _LOADED: dict[tuple, Encoder] = {}
 STANDARDISE_EPS = 1e-6
@@ -83,7 +83,7 @@ def standardised(features: torch.Tensor, stats: dict[str, torch.Tensor]) -> torc
     return (features - mean) / std
 
 
-def encoder_parameters(config: EncoderConfig, seed: int) -> dict[str, int]:
-    """The frozen encoder's ``peak_parameter_count`` / ``peak_parameter_bytes`` share."""
-    module = frozen_encoder(config, seed).module
-    return {"peak_parameter_count": parameter_count(module), "peak_parameter_bytes": parameter_bytes(module)}
+def held_parameters(config: EncoderConfig, seed: int, *held) -> dict[str, int]:
+    """``peak_parameter_count`` / ``peak_parameter_bytes`` of the frozen encoder and of ``held`` (modules,
+    state dicts, tensors: :func:`~nevis_bench.learner_kit.models.parameter_usage`)."""
+    return parameter_usage(frozen_encoder(config, seed).module, *held)
