@@ -20,8 +20,10 @@ THRESHOLD = 0.6  # error on a 100-class task; chance is 0.99
 # learner -> (its threshold, the reason, as measured; see its docs/learners page)
 MANY_CLASS_EXCEPTIONS: dict[str, tuple[float, str]] = {}
 # settings a learner needs to run here at all (not tuning): pruned_finetune's default encoder is ImageNet
-# ResNet-50, whose weights cannot be downloaded offline
-RUNNABLE = {"pruned_finetune": {"encoder": "random:tiny_resnet"}}
+# ResNet-50, whose weights cannot be downloaded offline, so it prunes a randomly initialised ResNet-18
+# (measured, seed 0: error 0.435 at prune_ratio 0.5). The test-sized ``random:tiny_resnet`` is no stand-in
+# here: its 32 features cannot separate 100 classes (error 0.87 unpruned, 0.895 pruned).
+RUNNABLE = {"pruned_finetune": {"encoder": "random:resnet18"}}
 
 
 @pytest.fixture(scope="module")
