@@ -7,8 +7,10 @@ temperature ``temperature`` (2, as the paper) between the network's and the teac
 every old head, averaged over old heads (so its weight does not grow with the number of tasks).
 Old heads are those of earlier task keys (per-task streams: softmax KL, or per-class Bernoulli KL
 for multi-label heads); on a class-incremental stream, where the tasks share one head, the old
-outputs are the shared head's classes trained before this task. Heads and backbone as
-``finetune_prev`` (learners/_replay.py).
+outputs follow the scores: with ``scores="task"`` (the default) each earlier task's classes are one
+old output (its softmax is that task's prediction, as a per-task head's), with ``scores="space"``
+all the classes trained before form one. Heads and backbone as ``finetune_prev``
+(learners/_replay.py).
 
 Adapted [deviation]: no warm-up phase that first trains the new head alone; the teacher's outputs
 are computed on each augmented batch (a teacher forward per step, counted in ``flops_train``)
@@ -62,14 +64,21 @@ class LwFLearner:
         return rp.initial_state()
 
     def old_outputs(self, state, task) -> list[tuple[str, list[int] | None, bool]]:
-        """(head, columns or None for all, multi-label) of every old output to distil."""
+        """(head, columns or None for all, multi-label) of every old output to distil.
+
+        A shared label space's old output follows how it is scored: with ``scores="task"`` each
+        earlier task's own classes (a softmax over them is that task's prediction, as a per-task
+        head's), with ``scores="space"`` every class trained before (one softmax over all of them)."""
         key = rp.head_key(task)
         old = []
         for name in state["heads"]:
             multi = bool(state["kinds"][name][0])
             if name != key:
                 old.append((name, None, multi))
-            elif state["classes"].get(key):  # a shared label space: the classes trained before
+            elif self.config.scores == "task":
+                old.extend((name, list(classes), multi) for other, classes in state["task_classes"].items()
+                           if other != task.key and state["head_of"].get(other) == key)
+            elif state["classes"].get(key):
                 old.append((name, list(state["classes"][key]), multi))
         return old
 
@@ -79,11 +88,13 @@ class LwFLearner:
         current = kind.loss(net.current_logits(features), y)
         with torch.no_grad():
             taught = teacher.backbone(x)
-        terms = []
+        student_out, teacher_out, terms = {}, {}, []
         for name, columns, multi in old:
-            s = net.head(name)(features)
-            with torch.no_grad():
-                t = teacher.head(name)(taught)
+            if name not in student_out:  # each head once, however many of its slices are distilled
+                student_out[name] = net.head(name)(features)
+                with torch.no_grad():
+                    teacher_out[name] = teacher.head(name)(taught)
+            s, t = student_out[name], teacher_out[name]
             if columns is not None:
                 s, t = s[:, columns], t[:, columns]
             terms.append(distillation(s, t, cfg.temperature, multi))

@@ -85,6 +85,23 @@ def test_lwf_distillation_is_zero_for_equal_outputs_and_positive_otherwise():
         assert distillation(z + torch.randn(6, 5), z, 2.0, multi).item() > 1e-3
 
 
+def test_lwf_distils_a_shared_head_the_way_it_is_scored():
+    # after tasks a (classes 0-3) and b (4-7) of one label space, training task c (8-11)
+    from nevis_bench.learners.lwf import LwFConfig, LwFLearner
+
+    state = {**rp.initial_state(), "heads": {"space:s": {}, "task:x": {}},
+             "kinds": {"space:s": [False, 12], "task:x": [False, 3]}, "classes": {"space:s": list(range(8))},
+             "head_of": {"a": "space:s", "b": "space:s", "x": "task:x"},
+             "task_classes": {"a": [0, 1, 2, 3], "b": [4, 5, 6, 7], "x": [0, 1, 2]}}
+    task = SimpleNamespace(key="c", label_space="s")
+    # task-aware scores: one softmax per earlier task, as each is predicted (measured on the class-incremental
+    # stream, 3 seeds: forgetting 0.160 against 0.256 with one softmax over all 8 old classes)
+    assert LwFLearner(LwFConfig()).old_outputs(state, task) == [
+        ("space:s", [0, 1, 2, 3], False), ("space:s", [4, 5, 6, 7], False), ("task:x", None, False)]
+    assert LwFLearner(LwFConfig(scores="space")).old_outputs(state, task) == [
+        ("space:s", list(range(8)), False), ("task:x", None, False)]
+
+
 # ----------------------------------------------------------------------------- runs
 
 from nevis_bench.run import runner  # noqa: E402
@@ -136,6 +153,9 @@ def test_each_baseline_counts_its_extra_work_above_finetune_prev_event_by_event(
 # ----------------------------------------------------------------------------- the acceptance of issue 19
 
 SEEDS = (0, 1, 2)
+# how far one seed's forgetting margin may fall below 0 (same code, another CPU or thread count: the
+# comformer and muhdi ablation margins moved by 0.03 to 0.11 per seed between 1 and 2 threads)
+SEED_TOLERANCE = 0.05
 _CI_RUNS: dict = {}
 
 
@@ -165,7 +185,10 @@ def test_on_the_class_incremental_stream_each_baseline_forgets_less_than_finetun
         print(f"seed {seed}: forgetting {name} {method[0]:.3f}, finetune_prev {base[0]:.3f}")
         margins.append(base[0] - method[0])
         assert method[2] > base[2]  # more headline FLOPs: replay, teacher or Fisher on top of the same steps
-    assert min(margins) > 0.0 and sum(margins) / len(margins) > 0.03, margins
+    # Measured (1 thread): mean margins er 0.227, der 0.256, ewc 0.119, lwf 0.123, agem 0.196; the smallest
+    # single-seed margin is ewc's 0.007 on seed 0 (0.312 against 0.319), inside what float summation order
+    # moves between machines, so one seed may trail by a little while the mean must clear 0.05.
+    assert sum(margins) / len(margins) > 0.05 and min(margins) > -SEED_TOLERANCE, margins
 
 
 @pytest.mark.slow
@@ -177,4 +200,5 @@ def test_on_the_class_incremental_stream_replay_beats_finetune_prev_final_accura
         method = _ci_final(tmp_path_factory, data_dir, name, seed)
         print(f"seed {seed}: final accuracy {name} {method[1]:.3f}, finetune_prev {base[1]:.3f}")
         margins.append(method[1] - base[1])
-    assert min(margins) > 0.0 and sum(margins) / len(margins) > 0.03, margins
+    # measured: er 0.85-0.985 against 0.725-0.76 (mean margin 0.21), der 0.955-1.0 (0.24)
+    assert sum(margins) / len(margins) > 0.1 and min(margins) > 0.0, margins
