@@ -29,7 +29,7 @@ fine-tuning.
 
 Deviations [deviation]: no adversarial/entropy alignment, no discriminators, no source set, no ASPP
 or auxiliary head (every task is labelled; teacher terms on the current inputs); ``feat_weight``
-retuned to 0.03 (code 1e-5) and every KL at temperature 2 (code 1), ``kt_weight`` the code's 1e-5;
+retuned to 0.01 (code 1e-5) and every KL at temperature 2 (code 1), ``kt_weight`` the code's 1e-5;
 teacher KL averaged over the old heads; the harness's SGD recipe through the kit's ``fit`` (12
 epochs, validation on dev keeps the best state, early stopping).
 
@@ -57,7 +57,7 @@ class MuhdiConfig(DistillConfig):
     specialist: str = "deployed"  # deployed | separate | none (see the module docstring)
     spe_weight: float = 1.0  # KL(specialist || agnostic), LAMBDA_KT_TARGET
     kt_weight: float = 1e-5  # KL(old agnostic || new agnostic) on current inputs (the code's KT_LAMBDA)
-    feat_weight: float = 0.03  # local POD, old vs new backbone (code: FEAT_LAMBDA 1e-5); docs/learners/muhdi.md
+    feat_weight: float = 0.01  # local POD, old vs new backbone (code: FEAT_LAMBDA 1e-5); docs/learners/muhdi.md
     temperature: float = 2.0  # of every KL (code: 1)
 
     def __post_init__(self):
