@@ -200,5 +200,5 @@ def test_on_the_class_incremental_stream_replay_beats_finetune_prev_final_accura
         method = _ci_final(tmp_path_factory, data_dir, name, seed)
         print(f"seed {seed}: final accuracy {name} {method[1]:.3f}, finetune_prev {base[1]:.3f}")
         margins.append(method[1] - base[1])
-    # measured: er 0.85-0.985 against 0.725-0.76 (mean margin 0.21), der 0.955-1.0 (0.24)
+    # measured: er 0.870-0.985 against 0.725-0.76 (mean margin 0.21), der 0.955-1.0 (0.24)
     assert sum(margins) / len(margins) > 0.1 and min(margins) > 0.0, margins
