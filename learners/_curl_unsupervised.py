@@ -28,10 +28,6 @@ from nevis_bench.protocol import ResourceUsage
 STATS_KEY = "unsupervised"  # one standardisation for every task: the first train event's statistics
 
 
-def _usage(cfg: CurlConfig, ctx, *held) -> dict:
-    return held_parameters(cfg, ctx.seed, *held)
-
-
 def initial_state() -> dict:
     """The learner state before the first event."""
     return {"mode": "unsupervised", "n_active": 0, "counts": torch.zeros(0), "params": None,
@@ -189,7 +185,7 @@ def train(cfg: CurlConfig, space: str, event, state, ctx):
             "real_steps": real_steps, "generated_steps": gen_steps, "poor_samples": poor_seen,
             "elbo_threshold": mean - cfg.exp_thresh_sd * math.sqrt(var),
             **{f"flops_{k}": v for k, v in flops.items()}}
-    usage = ResourceUsage(flops_train=sum(flops.values()), info=info, **_usage(cfg, ctx, net, snapshot))
+    usage = ResourceUsage(flops_train=sum(flops.values()), info=info, **held_parameters(cfg, ctx.seed, net, snapshot))
     return new_state, usage
 
 
@@ -228,4 +224,4 @@ def predict(cfg: CurlConfig, space: str, event, state, ctx):
             all_scores.append(scores)
     scores = torch.cat(all_scores) if all_scores else torch.zeros((0, task.num_classes))
     return kind.predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=float(total),
-                                                                        **_usage(cfg, ctx, net))
+                                                                        **held_parameters(cfg, ctx.seed, net))

@@ -28,11 +28,6 @@ from nevis_bench.learner_kit.tasks import TaskKind, task_kind
 from nevis_bench.protocol import ResourceUsage
 
 
-def held_usage(config, seed: int, *held) -> dict[str, int]:
-    """``peak_parameter_*`` of the frozen encoder plus everything in ``held``."""
-    return held_parameters(config, seed, *held)
-
-
 def to_state(model: dict) -> dict:
     """Detached CPU copies of a model's tensors (plain data for the state)."""
     return {k: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else v for k, v in model.items()}
@@ -72,7 +67,7 @@ class PerTaskFeatureLearner:
         usage = ResourceUsage(
             flops_train=float(encode_flops + fit_flops),
             info={**info, "encoder_flops": float(encode_flops), "fit_flops": float(fit_flops)},
-            **held_usage(self.config, ctx.seed, state["models"]),
+            **held_parameters(self.config, ctx.seed, state["models"]),
         )
         return state, usage
 
@@ -86,5 +81,5 @@ class PerTaskFeatureLearner:
         kind = task_kind(task)
         scores, flops = self.score(to_device(model, ctx.device), x, kind)
         usage = ResourceUsage(flops_inference=float(encode_flops + flops),
-                              **held_usage(self.config, ctx.seed, state["models"]))
+                              **held_parameters(self.config, ctx.seed, state["models"]))
         return kind.predictions(scores), usage

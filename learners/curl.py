@@ -48,11 +48,6 @@ from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
 
 
-def usage_of(cfg: CurlConfig, ctx, *held) -> dict:
-    """``peak_parameter_*`` of the held networks plus the frozen encoder."""
-    return held_parameters(cfg, ctx.seed, *held)
-
-
 class CurlLearner:
     checkpoints_within_event = False  # its loops run on frozen features; no within-event checkpoints
 
@@ -189,7 +184,7 @@ class CurlLearner:
         per_class = labels.sum(0) if multi else torch.bincount(labels.long(), minlength=task.num_classes)
         counts.index_add_(0, task_comps, per_class[torch.tensor(present, dtype=torch.long)].float())
         params = {n: v.detach().cpu().clone() for n, v in net.state_dict().items()}
-        usage = usage_of(cfg, ctx, net, snapshot)
+        usage = held_parameters(cfg, ctx.seed, net, snapshot)
         info = {"components": k, "steps": steps, "real_steps": real_steps, "generated_steps": gen_steps}
         new_state = {"components": components, "counts": counts, "params": params, "feature_dim": dim,
                      "standardiser": standardiser,
@@ -246,7 +241,7 @@ class CurlLearner:
                 all_scores.append(scores)
         scores = torch.cat(all_scores) if all_scores else torch.zeros((0, task.num_classes))
         return kind.predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total,
-                                                                            **usage_of(cfg, ctx, net))
+                                                                            **held_parameters(cfg, ctx.seed, net))
 
 
 @LEARNERS.register("curl", CurlConfig, test_overrides={"steps": 6, "batch_size": 16, "hidden": 32, "latent": 8})

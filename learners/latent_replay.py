@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from nevis_bench.learner_kit.features import EncoderConfig, fit_standardiser, split_features, standardised
+from nevis_bench.learner_kit.features import (EncoderConfig, fit_standardiser, held_parameters, split_features,
+                                              standardised)
 from nevis_bench.learner_kit.tasks import task_kind
-from nevis_bench.learners._per_task_features import held_usage
 from nevis_bench.protocol import ResourceUsage
 from nevis_bench.registry import LEARNERS
 
@@ -178,7 +178,7 @@ class LatentReplayLearner:
             info={"steps": steps, "head_key": key, "buffer_size": int(len(new_buffer["x"])),
                   "encoder_flops": float(encode_flops), "head_flops": float(head_flops),
                   "buffer_elements": int(sum(t.numel() for t in stored))},
-            **held_usage(cfg, ctx.seed, state["heads"], stored),
+            **held_parameters(cfg, ctx.seed, state["heads"], stored),
         )
         return state, usage
 
@@ -198,7 +198,7 @@ class LatentReplayLearner:
         head_flops = ctx.flops.forward_examples(head, (x.shape[1],), len(x), 256) if len(x) else 0
         stored = [b["x"] for b in state["buffer"].values()]
         usage = ResourceUsage(flops_inference=float(encode_flops + head_flops),
-                              **held_usage(cfg, ctx.seed, state["heads"], stored))
+                              **held_parameters(cfg, ctx.seed, state["heads"], stored))
         return kind.predictions(kind.probabilities(logits)), usage
 
 

@@ -71,10 +71,6 @@ def _task_loss(logits: torch.Tensor, targets: torch.Tensor, multi: bool) -> torc
     return F.cross_entropy(logits, targets.long())
 
 
-def _usage(cfg, ctx, *held) -> dict:
-    return held_parameters(cfg, ctx.seed, *held)
-
-
 def _forward(x: torch.Tensor, theta: list[torch.Tensor], omega: list[torch.Tensor]) -> torch.Tensor:
     """theta = [W1, b1, ..., WL, bL, head_W, head_b]; omega = [U1, c1, ..., UL, cL]."""
     h = x
@@ -260,7 +256,7 @@ class WarpGradLearner:
         theta0, omega = host(theta0), host(omega)
         new_state = {"theta0": theta0, "omega": omega, "tasks": tasks, "memory": memory,
                      "train_events": state["train_events"] + 1, "feature_dim": dim, "standardiser": standardiser}
-        usage = _usage(cfg, ctx, theta0, omega, [t["theta"] for t in tasks.values()])
+        usage = held_parameters(cfg, ctx.seed, theta0, omega, [t["theta"] for t in tasks.values()])
         return new_state, ResourceUsage(flops_train=flops, info=info, **usage)
 
     # ----------------------------------------------------------------- predict
@@ -285,7 +281,7 @@ class WarpGradLearner:
                 total += f
                 outs.append(kind.probabilities(logits))
         scores = torch.cat(outs) if outs else torch.zeros((0, task.num_classes))
-        usage = _usage(cfg, ctx, state["theta0"], state["omega"], [t["theta"] for t in state["tasks"].values()])
+        usage = held_parameters(cfg, ctx.seed, state["theta0"], state["omega"], [t["theta"] for t in state["tasks"].values()])
         return kind.predictions(scores, cfg.eval_batch_size), ResourceUsage(flops_inference=total, **usage)
 
 

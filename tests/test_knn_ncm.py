@@ -8,9 +8,8 @@ import textwrap
 
 import torch
 
-from nevis_bench.learner_kit.models import parameter_usage
-
 from nevis_bench.learner_kit.knn import knn_scores
+from nevis_bench.learner_kit.models import parameter_usage
 from nevis_bench.learner_kit.tasks import TaskKind
 from nevis_bench.learners import _per_task_features
 from nevis_bench.learners.knn import KnnConfig, KnnLearner

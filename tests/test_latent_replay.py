@@ -34,7 +34,7 @@ def _run(monkeypatch, label_space: str):
     splits, a_labels, b_labels = _splits()
     monkeypatch.setattr(latent_replay, "split_features",
                         lambda config, ctx, key, split: (splits[(key, split)][0].clone(), splits[(key, split)][1], 1.0))
-    monkeypatch.setattr(latent_replay, "held_usage", lambda config, seed, *held: {})
+    monkeypatch.setattr(latent_replay, "held_parameters", lambda config, seed, *held: {})
     learner = LatentReplayLearner(LatentReplayConfig(epochs=30, buffer_per_class=10))
 
     def ctx(index):
